@@ -1,0 +1,85 @@
+"""Teacher conversion: the converted Policy must act exactly like SB3's own predict()."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecNormalize
+
+from policypress.policy import Policy
+from policypress.teachers import to_policy
+
+N_OBS = 1000
+
+
+def observations(env_id: str, n: int = N_OBS, seed: int = 0) -> np.ndarray:
+    """Real states visited by random play, plus random points of the observation box."""
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    states = []
+    while len(states) < n // 2:
+        states.append(obs)
+        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            obs, _ = env.reset()
+    rng = np.random.default_rng(seed)
+    low = np.clip(env.observation_space.low, -5, 5)
+    high = np.clip(env.observation_space.high, -5, 5)
+    states.extend(rng.uniform(low, high, size=(n - len(states), *low.shape)))
+    return np.asarray(states, dtype=np.float32)
+
+
+def briefly_trained(algo, env_id, **kwargs):
+    """A tiny model with a few updates, so its weights are not at their initial values."""
+    model = algo("MlpPolicy", env_id, seed=0, device="cpu", policy_kwargs={"net_arch": [32, 16]}, **kwargs)
+    return model.learn(300)
+
+
+@pytest.mark.parametrize(
+    "algo, env_id, kwargs",
+    [
+        (DQN, "CartPole-v1", {"learning_starts": 50, "train_freq": 4}),
+        (PPO, "CartPole-v1", {"n_steps": 64, "batch_size": 32, "n_epochs": 1}),
+        (A2C, "Acrobot-v1", {"n_steps": 8}),
+        (PPO, "Pendulum-v1", {"n_steps": 64, "batch_size": 32, "n_epochs": 1}),
+        (SAC, "Pendulum-v1", {"learning_starts": 50, "buffer_size": 1000}),
+        (TD3, "Pendulum-v1", {"learning_starts": 50, "buffer_size": 1000}),
+    ],
+    ids=["dqn", "ppo-discrete", "a2c", "ppo-continuous", "sac", "td3"],
+)
+def test_converted_policy_acts_like_sb3_predict(algo, env_id, kwargs, tmp_path):
+    model = briefly_trained(algo, env_id, **kwargs)
+    obs = observations(env_id)
+    expected, _ = model.predict(obs, deterministic=True)
+
+    policy = to_policy(model)
+    policy.save(tmp_path / "policy")
+    loaded = Policy.load(tmp_path / "policy")  # the artifact round trip, not just the object
+
+    actions = loaded.act(obs)
+    if isinstance(model.action_space, gym.spaces.Discrete):
+        np.testing.assert_array_equal(actions, expected)
+        assert [loaded.act(o) for o in obs[:20]] == [model.predict(o, deterministic=True)[0] for o in obs[:20]]
+    else:
+        np.testing.assert_allclose(actions, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_vecnormalize_statistics_go_into_the_policy():
+    venv = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
+    model = PPO("MlpPolicy", venv, seed=0, n_steps=64, batch_size=32, n_epochs=1, device="cpu").learn(256)
+    assert venv.obs_rms.count > 100
+    obs = observations("CartPole-v1")
+    expected, _ = model.predict(venv.normalize_obs(obs), deterministic=True)
+    np.testing.assert_array_equal(to_policy(model, venv).act(obs), expected)
+
+
+def test_converted_policy_does_not_share_weights_with_the_model():
+    model = briefly_trained(DQN, "CartPole-v1", learning_starts=50)
+    policy = to_policy(model)
+    with torch.no_grad():
+        for param in policy.parameters():
+            param.zero_()
+    assert any(p.abs().sum() > 0 for p in model.q_net.parameters())
