@@ -27,6 +27,7 @@ from torch import nn
 from policypress.envs import make_env
 from policypress.evaluate import eval_seeds, policy_returns, random_returns
 from policypress.io import write_json
+from policypress.latency import export_onnx
 from policypress.policy import ActionHead, Policy, Preprocess
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3}
@@ -98,6 +99,7 @@ def train_teacher(env_spec: dict, profile: str, seed: int, out_dir: str | Path) 
                      "gymnasium": gym.__version__, "python": platform.python_version()},
     }
     policy.save(out_dir / "policy")
+    export_onnx(policy, out_dir / "policy.onnx")  # timed beside every student of this teacher
     write_json(out_dir / "teacher.json", info)  # written last: its presence marks a finished teacher
     return info
 

@@ -1,0 +1,77 @@
+"""Collect every run's metrics into one table, and summarise it per env × method × level.
+
+Seeds are aggregated with the interquartile mean and a 95% stratified bootstrap confidence
+interval (rliable), never with a bare mean of a few runs. Invalid and n/a runs are kept in
+the table with their reason, and never contribute to a score.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rliable import library as rly
+from rliable import metrics as rly_metrics
+
+from policypress.io import read_json, write_text
+
+BOOTSTRAP_REPS = 2000
+SCORES = ("retention", "normalized_score")
+# Size and cost are (near) identical across seeds; their median is reported.
+MEDIANS = ("mean_return", "params_total", "params_nonzero", "params_fraction", "bytes", "macs_dense", "macs_nonzero",
+           "latency_us_median", "latency_us_p99", "teacher_latency_us_median", "latency_speedup")
+
+
+def collect(metrics_files: list[str | Path]) -> pd.DataFrame:
+    """One row per run: every scalar metric, the budget used, the CPU."""
+    rows = []
+    for path in metrics_files:
+        metrics = read_json(path)
+        row = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
+        row.update({f"used_{k}": v for k, v in metrics["budget_used"].items()})
+        if "machine" in metrics:
+            row["cpu"] = metrics["machine"]["cpu"]
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if "params_nonzero" in table:
+        table["params_fraction"] = table["params_nonzero"] / table["teacher_params_nonzero"]
+    return table.sort_values(["env", "method", "level", "seed"], ignore_index=True)
+
+
+def write_table(metrics_files: list[str | Path], out: str | Path) -> pd.DataFrame:
+    table = collect(metrics_files)
+    write_text(out, table.to_csv(index=False))
+    return table
+
+
+def iqm_with_ci(values: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """Interquartile mean of the runs and its 95% stratified bootstrap CI (rliable)."""
+    scores = {"x": np.asarray(values, dtype=float).reshape(-1, 1)}
+    np.random.seed(seed)  # rliable's bootstrap draws from numpy's global generator
+    point, interval = rly.get_interval_estimates(
+        scores, lambda x: np.array([rly_metrics.aggregate_iqm(x)]), reps=BOOTSTRAP_REPS
+    )
+    return float(point["x"][0]), float(interval["x"][0, 0]), float(interval["x"][1, 0])
+
+
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per env × method × level, with the status of its runs and aggregated metrics."""
+    rows = []
+    for (env, method, level), group in table.groupby(["env", "method", "level"], sort=True):
+        row = {"env": env, "method": method, "level": level, "seeds": len(group)}
+        bad = group[group["status"] != "valid"]
+        if len(bad):
+            row["status"] = "n/a" if (bad["status"] == "n/a").all() else "invalid"
+            row["reason"] = "; ".join(sorted(set(bad["reason"].astype(str))))
+            rows.append(row)
+            continue
+        row["status"] = "valid"
+        for score in SCORES:
+            values = group[score].dropna().to_numpy(dtype=float)
+            if len(values):
+                row[score], row[f"{score}_ci_low"], row[f"{score}_ci_high"] = iqm_with_ci(values)
+        for column in MEDIANS:
+            row[column] = float(group[column].median())
+        rows.append(row)
+    return pd.DataFrame(rows)

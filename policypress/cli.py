@@ -1,0 +1,136 @@
+"""`policypress <verb>`: one command per pipeline step; each Snakemake rule calls one of them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from policypress.specs import SpecError, load_config, load_env_spec
+
+
+def _train_teacher(args: argparse.Namespace) -> None:
+    from policypress.teachers import train_teacher
+
+    info = train_teacher(load_env_spec(args.env), args.profile, args.seed, args.out)
+    print(f"teacher {args.env}/{args.seed}: mean return {sum(info['eval_returns']) / len(info['eval_returns']):.1f}")
+
+
+def _compress(args: argparse.Namespace) -> None:
+    from policypress.harness import compress_run
+    from policypress.registry import load_method
+
+    method = load_method(args.method, args.method_dir)
+    hyperparameters = method.resolve_hyperparameters(json.loads(args.hyperparameters), args.config_source)
+    run = compress_run(method, load_env_spec(args.env), args.profile, args.teacher, args.level, args.seed,
+                       hyperparameters, args.out)
+    print(f"{args.env}/{args.seed}/{args.method}/{args.level}: {run['status']}"
+          + (f": {run['reason']}" if run["reason"] else ""))
+
+
+def _measure(args: argparse.Namespace) -> None:
+    from policypress.measure import measure_run
+
+    measure_run(args.run, args.teacher, load_env_spec(args.env),
+                {"warmup": args.warmup, "repeats": args.repeats}, args.out)
+
+
+def _aggregate(args: argparse.Namespace) -> None:
+    from policypress.aggregate import write_table
+
+    table = write_table(args.metrics, args.out)
+    print(f"{args.out}: {len(table)} runs, {int((table['status'] == 'valid').sum())} valid")
+
+
+def _render(args: argparse.Namespace) -> None:
+    from policypress.leaderboard import render
+
+    render(args.table, args.out, args.method_dir, json.loads(args.provenance))
+    print(f"leaderboard written to {args.out}/index.html")
+
+
+def _validate_config(args: argparse.Namespace) -> None:
+    from policypress.registry import load_method
+
+    config = load_config(args.config)
+    for name, options in config["methods"].items():
+        load_method(name, config["method_dirs"]).resolve_hyperparameters(
+            (options or {}).get("hyperparameters"), args.config)
+    print(f"{args.config}: valid")
+
+
+def _list_methods(args: argparse.Namespace) -> None:
+    from policypress.registry import available_methods
+
+    for name, source in available_methods(args.method_dir).items():
+        print(f"{name:20s} {source}")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="policypress", description=__doc__)
+    verbs = top.add_subparsers(dest="verb", required=True)
+
+    def verb(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(name, help=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = verb("train-teacher", _train_teacher, "train an SB3 teacher and convert it to a Policy")
+    sub.add_argument("--env", required=True)
+    sub.add_argument("--seed", type=int, required=True)
+    sub.add_argument("--profile", required=True, choices=["smoke", "quick", "full"])
+    sub.add_argument("--out", required=True, type=Path)
+
+    sub = verb("compress", _compress, "run one method on one teacher under the env's budget")
+    for name in ("env", "method", "profile"):
+        sub.add_argument(f"--{name}", required=True)
+    sub.add_argument("--seed", type=int, required=True)
+    sub.add_argument("--level", type=float, required=True)
+    sub.add_argument("--teacher", required=True, type=Path)
+    sub.add_argument("--out", required=True, type=Path)
+    sub.add_argument("--hyperparameters", default="{}", help="JSON object of overrides")
+    sub.add_argument("--config-source", default="config", help="the config file, named in errors")
+    sub.add_argument("--method-dir", action="append", help="plugin folder (repeatable; default methods/)")
+
+    sub = verb("measure", _measure, "evaluate and measure one run")
+    sub.add_argument("--run", required=True, type=Path)
+    sub.add_argument("--teacher", required=True, type=Path)
+    sub.add_argument("--env", required=True)
+    sub.add_argument("--warmup", type=int, default=200)
+    sub.add_argument("--repeats", type=int, default=2000)
+    sub.add_argument("--out", required=True, type=Path)
+
+    sub = verb("aggregate", _aggregate, "collect metrics files into one CSV table")
+    sub.add_argument("--out", required=True, type=Path)
+    sub.add_argument("metrics", nargs="+", type=Path)
+
+    sub = verb("render", _render, "render the leaderboard from the table")
+    sub.add_argument("--table", required=True, type=Path)
+    sub.add_argument("--out", required=True, type=Path)
+    sub.add_argument("--provenance", default="{}", help="JSON object shown in the page footer")
+    sub.add_argument("--method-dir", action="append")
+
+    sub = verb("validate-config", _validate_config, "check a config file, its envs and its methods")
+    sub.add_argument("config")
+
+    sub = verb("list-methods", _list_methods, "list the discoverable method plugins")
+    sub.add_argument("--method-dir", action="append")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("policypress").setLevel(logging.INFO)  # ours in detail, libraries' warnings only
+    try:
+        args.handler(args)
+    except SpecError as err:
+        print(f"policypress: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

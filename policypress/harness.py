@@ -1,0 +1,159 @@
+"""Run one method on one teacher under the env's budget, and check what it returns.
+
+Whatever the method does (finishes, goes over budget, crashes, returns a malformed policy or
+one over its ceiling), the job itself succeeds and writes `run.json` with the status
+`valid`, `invalid` or `n/a` and a one-line reason, so the rest of the DAG goes on and the
+leaderboard shows the outcome. Only a valid run has a `policy/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from policypress.budget import Budget, BudgetExceeded, CountedEnv, Meter, TeacherOracle, optimizer_factory
+from policypress.envs import make_env
+from policypress.io import write_json
+from policypress.metrics import params
+from policypress.policy import Policy, PolicyFormatError
+from policypress.registry import Method
+from policypress.task import Task
+
+log = logging.getLogger("policypress.harness")
+
+
+class InvalidPolicy(ValueError):
+    """The returned policy breaks the contract (format, shapes, finiteness, ceiling)."""
+
+
+def ceiling(teacher: Policy, level: float) -> int:
+    """The largest number of nonzero parameters allowed at `level`."""
+    return math.floor(level * params(teacher)[1] + 1e-9)
+
+
+def unsupported_reason(method: Method, teacher: Policy) -> str | None:
+    info = method.info
+    action_space = "discrete" if teacher.is_discrete else "continuous"
+    if action_space not in info.action_spaces:
+        return f"{info.name} does not support {action_space} actions"
+    layer_types = {type(layer).__name__ for layer in teacher.net}
+    missing = sorted(layer_types - set(info.layer_types))
+    if missing:
+        return f"{info.name} does not support {', '.join(missing)} layers"
+    return None
+
+
+def check_policy(policy: object, teacher: Policy, max_params: int) -> None:
+    """Raise InvalidPolicy with a one-line reason unless `policy` honours the contract."""
+    if not isinstance(policy, Policy):
+        raise InvalidPolicy(f"malformed policy: compress returned {type(policy).__name__}, not a Policy")
+    try:
+        policy.spec()
+    except PolicyFormatError as err:
+        raise InvalidPolicy(f"malformed policy: {err}") from err
+    if policy.obs_shape != teacher.obs_shape:
+        raise InvalidPolicy(f"malformed policy: input shape {policy.obs_shape} != teacher's {teacher.obs_shape}")
+    if policy.head.spec() != teacher.head.spec() or any(
+        not torch.equal(a, b) for a, b in zip(policy.head.buffers(), teacher.head.buffers(), strict=True)
+    ):
+        raise InvalidPolicy("malformed policy: its action head differs from the teacher's")
+    for name, tensor in policy.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise InvalidPolicy(f"malformed policy: {name} has NaN or infinite values")
+    probe = torch.zeros((2, *teacher.obs_shape))
+    try:
+        with torch.no_grad():
+            out = policy(probe)
+    except RuntimeError as err:
+        raise InvalidPolicy(f"malformed policy: forward pass fails: {str(err).splitlines()[0]}") from err
+    expected = (2, teacher.head.action_dim)
+    if tuple(out.shape) != expected:
+        raise InvalidPolicy(f"malformed policy: output shape {tuple(out.shape)[1:]} != {expected[1:]}")
+    if not torch.isfinite(out).all():
+        raise InvalidPolicy("malformed policy: outputs NaN or infinite values")
+    nonzero = params(policy)[1]
+    if nonzero > max_params:
+        raise InvalidPolicy(f"over its level's parameter ceiling: {nonzero} nonzero > {max_params}")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def compress_run(
+    method: Method,
+    env_spec: dict,
+    profile: str,
+    teacher_dir: str | Path,
+    level: float,
+    seed: int,
+    hyperparameters: dict,
+    out_dir: str | Path,
+) -> dict:
+    """Run `method` and write `out_dir/run.json` (+ `out_dir/policy/` when valid)."""
+    out_dir = Path(out_dir)
+    torch.set_num_threads(1)
+    teacher = Policy.load(Path(teacher_dir) / "policy")
+    budget = Budget.from_spec(env_spec, profile)
+    meter = Meter(budget)
+    max_params = ceiling(teacher, level)
+    run = {
+        "env": env_spec["name"], "seed": seed, "method": method.info.name, "level": level,
+        "profile": profile, "method_source": method.source, "hyperparameters": hyperparameters,
+        "max_params": max_params, "teacher_params_nonzero": params(teacher)[1],
+        "budget": {"limit": vars(budget), "used": meter.used},
+    }
+    started = time.time()
+    policy = None
+    reason = unsupported_reason(method, teacher)
+    if reason is not None:
+        status = "n/a"
+    else:
+        seed_everything(seed)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".scratch.", dir=out_dir) as scratch:
+            task = Task(
+                teacher=teacher.clone(),
+                make_env=lambda: CountedEnv(make_env(env_spec), meter),
+                oracle=TeacherOracle(teacher, meter),
+                make_optimizer=optimizer_factory(meter),
+                level=level, max_params=max_params, hyperparameters=dict(hyperparameters), seed=seed,
+                rng=np.random.default_rng(seed), budget=budget, meter=meter,
+                log=logging.getLogger(f"policypress.method.{method.info.name}"), scratch=Path(scratch),
+            )
+            status, reason, policy = _call(method, task, teacher, max_params)
+    run.update(status=status, reason=reason, seconds=round(time.time() - started, 2))
+    if status == "valid":
+        policy.metadata.update({"method": method.info.name, "level": level, "seed": seed, "env": env_spec["name"]})
+        policy.save(out_dir / "policy")
+    else:
+        print(f"policypress: {env_spec['name']}/{seed}/{method.info.name}/{level}: {status}: {reason}",
+              file=sys.stderr)
+    write_json(out_dir / "run.json", run)  # written last: its presence marks a finished run
+    return run
+
+
+def _call(method: Method, task: Task, teacher: Policy, max_params: int) -> tuple[str, str | None, Policy | None]:
+    try:
+        policy = method.compress(task)
+        check_policy(policy, teacher, max_params)
+    except BudgetExceeded as err:
+        return "invalid", str(err), None
+    except InvalidPolicy as err:
+        return "invalid", str(err), None
+    except Exception as err:  # a crashing plugin must not take the benchmark down with it
+        log.error("%s crashed:\n%s", method.info.name, traceback.format_exc())
+        first_line = (str(err).splitlines() or [""])[0]
+        return "invalid", f"{method.info.name} crashed: {type(err).__name__}: {first_line}", None
+    return "valid", None, policy

@@ -1,0 +1,145 @@
+"""Render the leaderboard: Markdown, a self-contained sortable HTML page, and seaborn plots.
+
+Every number comes from `results/table.csv`, which the pipeline produced; nothing is typed in.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E402
+
+from policypress.aggregate import summarise  # noqa: E402
+from policypress.io import write_text  # noqa: E402
+from policypress.registry import load_method  # noqa: E402
+from policypress.specs import ROOT  # noqa: E402
+
+TEMPLATES = ROOT / "leaderboard" / "templates"
+
+# (column, header, one-line explanation) in display order; the README defines each metric.
+COLUMNS = [
+    ("method", "method", "compression method (see Methods below)"),
+    ("level", "level", "ceiling on nonzero parameters, as a fraction of the teacher's"),
+    ("retention", "retention", "IQM over seeds of student return / teacher return on the same episodes, 95% CI"),
+    ("normalized_score", "norm. score", "IQM of (R - R_random) / (R_teacher - R_random), 95% CI"),
+    ("mean_return", "return", "median over seeds of the mean episode return"),
+    ("params_nonzero", "nonzero params", "parameters that are not masked or zero (share of the teacher's)"),
+    ("params_total", "total params", "parameters of the deployed structure"),
+    ("bytes", "bytes", "storage: dense fp32, or sparse values + bitmap, per tensor"),
+    ("macs_nonzero", "MACs (nonzero)", "multiply-accumulates of nonzero weights, batch 1"),
+    ("macs_dense", "MACs (dense)", "multiply-accumulates of the structure, batch 1"),
+    ("latency_us_median", "latency µs", "ONNX Runtime, batch 1, one thread: median per inference"),
+    ("latency_speedup", "speedup", "teacher median latency / student median latency, same job"),
+    ("seeds", "seeds", "runs aggregated"),
+]
+
+
+def _fmt_number(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if float(value).is_integer() and abs(value) >= 1:
+        return f"{int(value):,}"
+    return f"{value:.{digits}g}"
+
+
+def cell(row: pd.Series, column: str) -> tuple[str, float | str]:
+    """(display text, sort key) of one table cell."""
+    value = row.get(column)
+    if column in ("method", "seeds"):
+        return str(value), value
+    if column == "level":
+        return f"{value:g}", value
+    if row["status"] != "valid":
+        return (row["status"], -math.inf) if column == "retention" else ("", -math.inf)
+    if column in ("retention", "normalized_score"):
+        if value is None or pd.isna(value):
+            return "–", -math.inf
+        return f"{value:.3f} [{row[f'{column}_ci_low']:.3f}, {row[f'{column}_ci_high']:.3f}]", value
+    if column == "params_nonzero":
+        return f"{_fmt_number(value)} ({100 * row['params_fraction']:.1f}%)", value
+    if column == "latency_speedup":
+        return f"{value:.2f}×", value
+    return _fmt_number(value), value
+
+
+def _plot(summary: pd.DataFrame, env: str, x: str, xlabel: str, out: Path) -> Path:
+    valid = summary[(summary["env"] == env) & (summary["status"] == "valid")].copy()
+    y = "retention" if valid["retention"].notna().all() else "normalized_score"
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    sns.scatterplot(data=valid, x=x, y=y, hue="method", style="method", s=70, ax=ax)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"{y.replace('_', ' ')} (IQM over seeds)")
+    ax.set_title(env)
+    ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
+    ax.legend(fontsize="small", loc="best")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def method_docs(names: list[str], method_dirs: list[str]) -> list[dict]:
+    docs = []
+    for name in names:
+        try:
+            info = load_method(name, method_dirs).info
+            docs.append({"name": name, "summary": info.summary, "citation": info.citation,
+                         "deviations": info.deviations, "hyperparameters": info.hyperparameters})
+        except Exception as err:  # a broken plugin is reported on the page, not fatal to it
+            docs.append({"name": name, "summary": f"could not be loaded: {err}", "citation": "",
+                         "deviations": "", "hyperparameters": {}})
+    return docs
+
+
+def markdown(summary: pd.DataFrame) -> str:
+    lines = ["# PolicyPress leaderboard", "",
+             "Retention and normalized score: interquartile mean over seeds with 95% bootstrap CI.", ""]
+    for env, group in summary.groupby("env", sort=True):
+        lines += [f"## {env}", ""]
+        headers = [header for _, header, _ in COLUMNS] + ["status"]
+        lines.append("| " + " | ".join(headers) + " |")
+        lines.append("|" + "---|" * len(headers))
+        for _, row in group.iterrows():
+            status = row["status"] if row["status"] == "valid" else f"{row['status']}: {row['reason']}"
+            cells = [cell(row, column)[0].replace("|", "\\|") for column, _, _ in COLUMNS]
+            lines.append("| " + " | ".join(cells + [status.replace("|", "\\|")]) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], provenance: dict) -> None:
+    out_dir = Path(out_dir)
+    table = pd.read_csv(table_csv)
+    summary = summarise(table)
+    write_text(out_dir / "summary.csv", summary.to_csv(index=False))
+    write_text(out_dir / "leaderboard.md", markdown(summary))
+
+    envs = []
+    for env, group in summary.groupby("env", sort=True):
+        plots = []
+        if (group["status"] == "valid").any():
+            for x, xlabel, name in (("params_nonzero", "nonzero parameters", "params"),
+                                    ("latency_us_median", "latency (µs, ONNX Runtime, batch 1)", "latency")):
+                path = _plot(summary, env, x, xlabel, out_dir / "plots" / f"{env}_retention_vs_{name}.png")
+                plots.append({"title": f"{env}: retention vs {xlabel}",
+                              "data": base64.b64encode(path.read_bytes()).decode()})
+        rows = [{"status": row["status"], "reason": row.get("reason") if row["status"] != "valid" else None,
+                 "cells": [cell(row, column) for column, _, _ in COLUMNS]} for _, row in group.iterrows()]
+        envs.append({"name": env, "rows": rows, "plots": plots})
+
+    jinja = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    html = jinja.get_template("leaderboard.html.j2").render(
+        envs=envs, columns=COLUMNS, methods=method_docs(sorted(summary["method"].unique()), method_dirs),
+        provenance=provenance,
+    )
+    write_text(out_dir / "index.html", html)

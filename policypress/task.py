@@ -1,0 +1,49 @@
+"""What a method's `compress(task)` receives: everything it may use, and nothing else."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from policypress.budget import Budget, Meter, TeacherOracle
+from policypress.policy import Policy
+
+
+@dataclasses.dataclass
+class Task:
+    """One compression job: a teacher, a level, a seed and the counted resources.
+
+    - `teacher`: a copy of the teacher `Policy` (read its weights; run it via `oracle`).
+    - `make_env()`: a new environment whose steps are charged to the budget.
+    - `oracle(obs_batch)`: the teacher's raw outputs, one teacher query per observation.
+    - `make_optimizer(params, name="adam", **kw)`: a torch optimizer whose steps are charged.
+    - `level`: the ceiling on the student's nonzero parameters, as a fraction of the teacher's;
+      `max_params` is that ceiling as a count.
+    - `hyperparameters`: the method's declared defaults with the config's overrides.
+    - `seed` and `rng`: seed every source of randomness from these (torch is seeded already).
+    - `log`: a logger whose lines go to the job's log file; `scratch`: a private folder.
+    """
+
+    teacher: Policy
+    make_env: Callable[[], gym.Env]
+    oracle: TeacherOracle
+    make_optimizer: Callable[..., torch.optim.Optimizer]
+    level: float
+    max_params: int
+    hyperparameters: dict
+    seed: int
+    rng: np.random.Generator
+    budget: Budget
+    meter: Meter
+    log: logging.Logger
+    scratch: Path
+
+    def remaining(self, resource: str) -> int:
+        """What is left of `env_steps`, `teacher_queries` or `gradient_updates`."""
+        return self.meter.remaining(resource)
