@@ -17,6 +17,10 @@ from rliable import metrics as rly_metrics
 from policypress.io import read_json, write_text
 
 BOOTSTRAP_REPS = 2000
+LEADING_COLUMNS = ("env", "seed", "method", "level", "status", "reason", "mean_return", "retention",
+                   "normalized_score", "params_total", "params_nonzero", "params_fraction", "bytes",
+                   "macs_dense", "macs_nonzero", "latency_us_median", "latency_us_p99",
+                   "teacher_latency_us_median", "latency_speedup")
 SCORES = ("retention", "normalized_score")
 # Size and cost are (near) identical across seeds; their median is reported.
 MEDIANS = ("mean_return", "params_total", "params_nonzero", "params_fraction", "bytes", "macs_dense", "macs_nonzero",
@@ -36,6 +40,8 @@ def collect(metrics_files: list[str | Path]) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     if "params_nonzero" in table:
         table["params_fraction"] = table["params_nonzero"] / table["teacher_params_nonzero"]
+    first = [c for c in LEADING_COLUMNS if c in table]
+    table = table[first + [c for c in table.columns if c not in first]]
     return table.sort_values(["env", "method", "level", "seed"], ignore_index=True)
 
 

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from policypress.specs import SpecError, load_config, load_env_spec
+from policypress.specs import SpecError, load_env_spec
 
 
 def _train_teacher(args: argparse.Namespace) -> None:
@@ -52,13 +52,11 @@ def _render(args: argparse.Namespace) -> None:
 
 
 def _validate_config(args: argparse.Namespace) -> None:
-    from policypress.registry import load_method
+    from policypress.config import load_config
 
-    config = load_config(args.config)
-    for name, options in config["methods"].items():
-        load_method(name, config["method_dirs"]).resolve_hyperparameters(
-            (options or {}).get("hyperparameters"), args.config)
-    print(f"{args.config}: valid")
+    config, methods = load_config(args.config)
+    print(f"{args.config}: valid ({len(config['envs'])} envs, {len(config['seeds'])} seeds, "
+          f"{len(methods)} methods, {len(config['levels'])} levels)")
 
 
 def _list_methods(args: argparse.Namespace) -> None:

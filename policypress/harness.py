@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -103,6 +104,7 @@ def compress_run(
 ) -> dict:
     """Run `method` and write `out_dir/run.json` (+ `out_dir/policy/` when valid)."""
     out_dir = Path(out_dir)
+    shutil.rmtree(out_dir / "policy", ignore_errors=True)  # a previous attempt's policy must not outlive it
     torch.set_num_threads(1)
     teacher = Policy.load(Path(teacher_dir) / "policy")
     budget = Budget.from_spec(env_spec, profile)

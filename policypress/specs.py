@@ -69,15 +69,14 @@ def load_env_spec(name: str, envs_dir: str | Path = ENVS_DIR) -> dict:
     return spec
 
 
-def load_config(path: str | Path, envs_dir: str | Path = ENVS_DIR) -> dict:
-    """Validate a run configuration, including that its envs exist and their specs are valid."""
-    config = load_yaml(path)
-    validate(config, "config", path)
+def check_config(config: dict, source: str | Path, envs_dir: str | Path = ENVS_DIR) -> dict:
+    """Validate a run configuration and the env specs it names; fill in defaults."""
+    validate(config, "config", source)
+    config = dict(config)
     config.setdefault("method_dirs", ["methods"])
-    config.setdefault("latency", {})
-    config["latency"] = {"warmup": 200, "repeats": 2000, **config["latency"]}
+    config["latency"] = {"warmup": 200, "repeats": 2000, **config.get("latency", {})}
     for index, env in enumerate(config["envs"]):
         if not (Path(envs_dir) / f"{env}.yaml").is_file():
-            raise SpecError(f"{path}: envs[{index}]: unknown environment {env!r} (no {envs_dir}/{env}.yaml)")
+            raise SpecError(f"{source}: envs[{index}]: unknown environment {env!r} (no {envs_dir}/{env}.yaml)")
         load_env_spec(env, envs_dir)
     return config

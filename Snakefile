@@ -1,0 +1,23 @@
+# PolicyPress: teachers -> compression under enforced budgets -> metrics -> leaderboard.
+#   snakemake --cores 8                                  full reproduction (config/config.yaml)
+#   snakemake --cores 2 --configfile config/quick.yaml   a real leaderboard on a laptop
+#   snakemake --cores 2 --configfile config/smoke.yaml   the whole DAG in minutes (CI)
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/teachers.smk"
+include: "workflow/rules/compress.smk"
+include: "workflow/rules/measure.smk"
+include: "workflow/rules/leaderboard.smk"
+
+
+rule all:
+    input:
+        "results/leaderboard/index.html",
+    default_target: True

@@ -1,0 +1,56 @@
+# Validates the configuration once, before any job runs, and derives the DAG's targets from it.
+# An invalid config, an unknown env or method, a malformed env spec or a plugin that cannot be
+# imported stops here with one line naming the file and the field; no result is touched.
+import json
+import subprocess
+import sys
+
+from policypress.config import validate_config
+from policypress.specs import SpecError
+
+CONFIG_SOURCE = ", ".join(str(path) for path in workflow.configfiles) or "config"
+try:
+    config, METHODS = validate_config(config, CONFIG_SOURCE)
+except SpecError as err:
+    sys.exit(f"policypress: error: {err}")  # one line, no traceback: the message says what to fix
+
+PROFILE = config["profile"]
+METHOD_DIR_ARGS = " ".join(f"--method-dir {d}" for d in config["method_dirs"])
+
+
+def level_name(level):
+    return f"{level:g}"
+
+
+def levels_of(method):
+    """A method that ignores the level (the dense reference) runs once, at level 1."""
+    return config["levels"] if METHODS[method].info.uses_level else [1.0]
+
+
+RUNS = [
+    (env, seed, method, level_name(level))
+    for env in config["envs"]
+    for seed in config["seeds"]
+    for method in config["methods"]
+    for level in levels_of(method)
+]
+
+
+wildcard_constraints:
+    env="|".join(config["envs"]),
+    seed=r"\d+",
+    method="|".join(config["methods"]),
+    level=r"[0-9.e-]+",
+
+
+def hyperparameter_overrides(wildcards):
+    return json.dumps((config["methods"][wildcards.method] or {}).get("hyperparameters", {}))
+
+
+def provenance():
+    try:
+        commit = subprocess.run(["git", "-C", workflow.basedir, "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return json.dumps({"profile": PROFILE, "config": CONFIG_SOURCE, "commit": commit})

@@ -1,0 +1,22 @@
+rule compress:
+    """One method on one teacher at one level, under the env's budget. A method that goes over
+    budget, crashes or returns a bad policy is recorded as invalid in run.json; the job succeeds."""
+    input:
+        info="results/teachers/{env}/{seed}/teacher.json",
+        policy="results/teachers/{env}/{seed}/policy",
+    output:
+        run="results/runs/{env}/{seed}/{method}/{level}/run.json",
+    log:
+        "results/logs/runs/{env}/{seed}/{method}/{level}/compress.log",
+    params:
+        hyperparameters=hyperparameter_overrides,
+        method_dirs=METHOD_DIR_ARGS,
+    resources:
+        runtime=240,
+        mem_mb=4000,
+    shell:
+        "policypress compress --env {wildcards.env} --seed {wildcards.seed} --method {wildcards.method}"
+        " --level {wildcards.level} --profile {PROFILE} --teacher results/teachers/{wildcards.env}/{wildcards.seed}"
+        " --out results/runs/{wildcards.env}/{wildcards.seed}/{wildcards.method}/{wildcards.level}"
+        " --hyperparameters {params.hyperparameters:q} --config-source {CONFIG_SOURCE:q} {params.method_dirs}"
+        " > {log} 2>&1"

@@ -1,0 +1,15 @@
+rule train_teacher:
+    """Train the SB3 teacher of one env and seed, convert it to a Policy, evaluate it."""
+    output:
+        model="results/teachers/{env}/{seed}/model.zip",
+        policy=directory("results/teachers/{env}/{seed}/policy"),
+        onnx="results/teachers/{env}/{seed}/policy.onnx",
+        info="results/teachers/{env}/{seed}/teacher.json",
+    log:
+        "results/logs/teachers/{env}/{seed}.log",
+    resources:
+        runtime=240,
+        mem_mb=4000,
+    shell:
+        "policypress train-teacher --env {wildcards.env} --seed {wildcards.seed} --profile {PROFILE}"
+        " --out results/teachers/{wildcards.env}/{wildcards.seed} > {log} 2>&1"
