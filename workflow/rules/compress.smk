@@ -11,12 +11,16 @@ rule compress:
     params:
         hyperparameters=hyperparameter_overrides,
         method_dirs=METHOD_DIR_ARGS,
+        profile=PROFILE,
+        config_source=CONFIG_SOURCE,
+    conda:
+        "../envs/policypress.yaml"
     resources:
         runtime=240,
         mem_mb=4000,
     shell:
         "policypress compress --env {wildcards.env} --seed {wildcards.seed} --method {wildcards.method}"
-        " --level {wildcards.level} --profile {PROFILE} --teacher results/teachers/{wildcards.env}/{wildcards.seed}"
+        " --level {wildcards.level} --profile {params.profile} --teacher results/teachers/{wildcards.env}/{wildcards.seed}"
         " --out results/runs/{wildcards.env}/{wildcards.seed}/{wildcards.method}/{wildcards.level}"
-        " --hyperparameters {params.hyperparameters:q} --config-source {CONFIG_SOURCE:q} {params.method_dirs}"
+        " --hyperparameters {params.hyperparameters:q} --config-source {params.config_source:q} {params.method_dirs}"
         " > {log} 2>&1"

@@ -6,6 +6,8 @@ rule aggregate:
         "results/table.csv",
     log:
         "results/logs/aggregate.log",
+    conda:
+        "../envs/policypress.yaml"
     shell:
         "policypress aggregate --out {output} {input} > {log} 2>&1"
 
@@ -22,6 +24,8 @@ rule render:
     params:
         provenance=provenance(),
         method_dirs=METHOD_DIR_ARGS,
+    conda:
+        "../envs/policypress.yaml"
     shell:
         "policypress render --table {input} --out results/leaderboard"
         " --provenance {params.provenance:q} {params.method_dirs} > {log} 2>&1"

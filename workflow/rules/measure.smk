@@ -11,6 +11,8 @@ rule measure:
     params:
         warmup=config["latency"]["warmup"],
         repeats=config["latency"]["repeats"],
+    conda:
+        "../envs/policypress.yaml"
     resources:
         runtime=60,
         mem_mb=2000,

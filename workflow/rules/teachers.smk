@@ -7,9 +7,13 @@ rule train_teacher:
         info="results/teachers/{env}/{seed}/teacher.json",
     log:
         "results/logs/teachers/{env}/{seed}.log",
+    params:
+        profile=PROFILE,
+    conda:
+        "../envs/policypress.yaml"
     resources:
         runtime=240,
         mem_mb=4000,
     shell:
-        "policypress train-teacher --env {wildcards.env} --seed {wildcards.seed} --profile {PROFILE}"
+        "policypress train-teacher --env {wildcards.env} --seed {wildcards.seed} --profile {params.profile}"
         " --out results/teachers/{wildcards.env}/{wildcards.seed} > {log} 2>&1"
