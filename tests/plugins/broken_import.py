@@ -1,0 +1,3 @@
+"""Test plugin: fails when imported."""
+
+raise ImportError("this plugin cannot be imported")

@@ -1,0 +1,9 @@
+"""Test plugin: raises inside compress."""
+
+from policypress.registry import MethodInfo
+
+INFO = MethodInfo(name="crashing", summary="Crashes.", citation="test plugin")
+
+
+def compress(task):
+    raise RuntimeError("boom: the plugin failed")

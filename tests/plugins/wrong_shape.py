@@ -1,0 +1,15 @@
+"""Test plugin: returns a policy with one output too many."""
+
+from policypress.architecture import resized
+from policypress.policy import Policy
+from policypress.registry import MethodInfo
+
+INFO = MethodInfo(name="wrong_shape", summary="Returns the wrong number of outputs.", citation="test plugin",
+                  uses_level=False)
+
+
+def compress(task):
+    spec = task.teacher.spec()
+    spec["layers"][-1]["out_features"] += 1
+    spec["head"]["action_dim"] += 1
+    return Policy.from_spec(spec)
