@@ -25,7 +25,9 @@ from policypress.task import Task
 INFO = MethodInfo(
     name="magnitude",
     summary="Global one-shot magnitude pruning to the level, then distillation fine-tuning under the mask.",
-    citation="Han, Pool, Tran, Dally. Learning both Weights and Connections for Efficient Neural Networks. NeurIPS 2015.",
+    citation=(
+        "Han, Pool, Tran, Dally. Learning both Weights and Connections for Efficient Neural Networks. NeurIPS 2015."
+    ),
     hyperparameters=dict(DISTILL_HYPERPARAMETERS),
     deviations="Fine-tuned by distillation from the teacher (not by the RL loss), within the env's budget.",
 )

@@ -51,7 +51,8 @@ DISTILL_HYPERPARAMETERS = {
 }
 
 
-def distillation_loss(student_out: torch.Tensor, teacher_out: torch.Tensor, output: str, temperature: float) -> torch.Tensor:
+def distillation_loss(student_out: torch.Tensor, teacher_out: torch.Tensor, output: str,
+                      temperature: float) -> torch.Tensor:
     """KL(softmax(teacher/τ) ‖ softmax(student)) for Q-values and logits; MSE for continuous actions."""
     if output == "action":
         return F.mse_loss(student_out, teacher_out)

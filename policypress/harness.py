@@ -27,6 +27,7 @@ from policypress.io import write_json
 from policypress.metrics import params
 from policypress.policy import Policy, PolicyFormatError
 from policypress.registry import Method
+from policypress.specs import ROOT
 from policypress.task import Task
 
 log = logging.getLogger("policypress.harness")
@@ -92,6 +93,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def build_task(teacher: Policy, env_spec: dict, meter: Meter, level: float, seed: int,
+               hyperparameters: dict, scratch: Path, method_name: str = "method") -> Task:
+    """The task of one compression job; every resource it hands out charges `meter`."""
+    return Task(
+        teacher=teacher.clone(),
+        make_env=lambda: CountedEnv(make_env(env_spec), meter),
+        oracle=TeacherOracle(teacher, meter),
+        make_optimizer=optimizer_factory(meter),
+        level=level, max_params=ceiling(teacher, level), hyperparameters=dict(hyperparameters), seed=seed,
+        rng=np.random.default_rng(seed), budget=meter.budget, meter=meter,
+        log=logging.getLogger(f"policypress.method.{method_name}"), scratch=scratch,
+    )
+
+
 def compress_run(
     method: Method,
     env_spec: dict,
@@ -125,15 +140,8 @@ def compress_run(
         seed_everything(seed)
         out_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".scratch.", dir=out_dir) as scratch:
-            task = Task(
-                teacher=teacher.clone(),
-                make_env=lambda: CountedEnv(make_env(env_spec), meter),
-                oracle=TeacherOracle(teacher, meter),
-                make_optimizer=optimizer_factory(meter),
-                level=level, max_params=max_params, hyperparameters=dict(hyperparameters), seed=seed,
-                rng=np.random.default_rng(seed), budget=budget, meter=meter,
-                log=logging.getLogger(f"policypress.method.{method.info.name}"), scratch=Path(scratch),
-            )
+            task = build_task(teacher, env_spec, meter, level, seed, hyperparameters, Path(scratch),
+                              method.info.name)
             status, reason, policy = _call(method, task, teacher, max_params)
     run.update(status=status, reason=reason, seconds=round(time.time() - started, 2))
     if status == "valid":
@@ -157,5 +165,16 @@ def _call(method: Method, task: Task, teacher: Policy, max_params: int) -> tuple
     except Exception as err:  # a crashing plugin must not take the benchmark down with it
         log.error("%s crashed:\n%s", method.info.name, traceback.format_exc())
         first_line = (str(err).splitlines() or [""])[0]
-        return "invalid", f"{method.info.name} crashed: {type(err).__name__}: {first_line}", None
+        return "invalid", f"{method.info.name} crashed at {_plugin_frame(err, method)}: " \
+                          f"{type(err).__name__}: {first_line}", None
     return "valid", None, policy
+
+
+def _plugin_frame(err: Exception, method: Method) -> str:
+    """`file:line` of the innermost frame in the plugin's own file (else the plugin's source)."""
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == method.source]
+    if not frames:
+        return method.source
+    path = Path(frames[-1].filename)
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    return f"{shown}:{frames[-1].lineno}"

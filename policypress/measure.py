@@ -55,7 +55,8 @@ def measure_run(run_dir: str | Path, teacher_dir: str | Path, env_spec: dict, la
         metrics.update(size_metrics(policy))
         student_onnx = export_onnx(policy, run_dir / "policy.onnx")
         obs, _ = make_env(env_spec).reset(seed=teacher_info["eval_seeds"][0])
-        metrics.update(compare_latency(student_onnx, teacher_dir / "policy.onnx", obs, latency["warmup"], latency["repeats"]))
+        metrics.update(compare_latency(student_onnx, teacher_dir / "policy.onnx", obs,
+                                       latency["warmup"], latency["repeats"]))
         metrics["machine"] = machine_info()
     validate(metrics, "metrics", out)
     write_json(out, metrics)

@@ -30,7 +30,7 @@ def run(method_name, spec, teacher_dir, out, level=0.25):
         ("wrong_shape", "malformed policy: its action head differs from the teacher's"),
         ("wrong_input", "malformed policy: input shape (5,) != teacher's (4,)"),
         ("not_a_policy", "malformed policy: compress returned Sequential, not a Policy"),
-        ("crashing", "crashing crashed: RuntimeError: boom: the plugin failed"),
+        ("crashing", "crashing crashed at tests/plugins/crashing.py:9: RuntimeError: boom: the plugin failed"),
     ],
 )
 def test_misbehaving_plugin_is_recorded_invalid(plugin, reason, cartpole_spec, cartpole_teacher, tmp_path):

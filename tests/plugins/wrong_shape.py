@@ -1,6 +1,5 @@
 """Test plugin: returns a policy with one output too many."""
 
-from policypress.architecture import resized
 from policypress.policy import Policy
 from policypress.registry import MethodInfo
 

@@ -1,0 +1,65 @@
+"""Distillation: the loss is the stated formula; training stays in budget and keeps masks."""
+
+import math
+
+import torch
+
+from policypress.architecture import hidden_widths, param_count, resized, uniformly_shrunk
+from policypress.budget import Budget, Meter
+from policypress.distillation import DISTILL_HYPERPARAMETERS, DistillConfig, distill, distillation_loss
+from policypress.harness import build_task
+from policypress.policy import Policy
+from tests.test_metrics import cnn
+
+
+def test_kl_loss_equals_the_formula_with_temperature():
+    teacher = torch.tensor([[1.0, 1.02, 0.9]])
+    student = torch.tensor([[0.2, 0.5, -0.1]])
+    tau = 0.01
+    p = torch.softmax(teacher / tau, -1)
+    expected = (p * (p.log() - torch.log_softmax(student, -1))).sum()
+    torch.testing.assert_close(distillation_loss(student, teacher, "q_values", tau), expected)
+
+
+def test_continuous_actions_use_mse():
+    loss = distillation_loss(torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 1.0]]), "action", 0.01)
+    assert math.isclose(loss.item(), 0.5)
+
+
+def test_distill_spends_exactly_its_budget_and_keeps_masks(cartpole_spec, cartpole_teacher, tmp_path):
+    teacher = Policy.load(cartpole_teacher / "policy")
+    budget = Budget(env_steps=300, teacher_queries=250, gradient_updates=40)
+    task = build_task(teacher, cartpole_spec, Meter(budget), 1.0, 0, DISTILL_HYPERPARAMETERS, tmp_path)
+    student = teacher.clone()
+    student.masks = {"1.weight": torch.rand_like(student.net[1].weight) > 0.5}
+    student.apply_masks()
+    config = DistillConfig.from_hyperparameters(task.hyperparameters, student.output)
+    distill(task, student, config)
+    # states are limited by the smaller of env steps and teacher queries
+    assert task.meter.used == {"env_steps": 250, "teacher_queries": 250, "gradient_updates": 40}
+    assert torch.all(student.net[1].weight[~student.masks["1.weight"]] == 0)
+
+
+def test_temperature_follows_the_output_kind():
+    hp = dict(DISTILL_HYPERPARAMETERS)
+    assert DistillConfig.from_hyperparameters(hp, "q_values").temperature == 0.01
+    assert DistillConfig.from_hyperparameters(hp, "logits").temperature == 1.0
+
+
+def test_uniform_shrinking_fits_the_ceiling_and_keeps_the_interface(cartpole_teacher):
+    teacher = Policy.load(cartpole_teacher / "policy")
+    for max_params in (200, 500, param_count(teacher) // 3):
+        student = uniformly_shrunk(teacher, max_params)
+        assert param_count(student) <= max_params
+        wider = resized(teacher, [w + 1 for w in hidden_widths(student)])
+        assert param_count(wider) > max_params  # the bisection found the widest uniform student
+        assert student.obs_shape == teacher.obs_shape and student.head.spec() == teacher.head.spec()
+
+
+def test_resizing_a_cnn_recomputes_the_flatten_fan_in():
+    policy = cnn()
+    student = resized(policy, [2, 3])
+    assert student.net[0].out_channels == 2 and student.net[2].in_channels == 2
+    assert student.net[5].in_features == 3 * 4 * 4
+    assert student(torch.zeros(1, 3, 10, 10)).shape == (1, 5)
+    assert student.preprocess.scale == policy.preprocess.scale

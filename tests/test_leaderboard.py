@@ -1,0 +1,67 @@
+"""Aggregation and rendering: IQM with CIs, invalid/n/a rows kept, a self-contained page."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from rliable import library as rly
+from rliable import metrics as rly_metrics
+
+from policypress.aggregate import iqm_with_ci, summarise
+from policypress.leaderboard import markdown, render
+
+VALID = {"status": "valid", "reason": None, "mean_return": 100.0, "params_total": 1000, "params_nonzero": 100,
+         "params_fraction": 0.1, "bytes": 400, "macs_dense": 900, "macs_nonzero": 90, "latency_us_median": 5.0,
+         "latency_us_p99": 7.0, "teacher_latency_us_median": 6.0, "latency_speedup": 1.2}
+
+
+def table() -> pd.DataFrame:
+    rows = []
+    for seed, retention in enumerate([0.9, 1.0, 0.8, 0.95]):
+        rows.append({"env": "cartpole", "seed": seed, "method": "good", "level": 0.1, **VALID,
+                     "retention": retention, "normalized_score": retention})
+        rows.append({"env": "cartpole", "seed": seed, "method": "<b>bad</b>", "level": 0.1, "status": "invalid",
+                     "reason": "budget exceeded: env_steps would reach 11 > limit 10"})
+        rows.append({"env": "cartpole", "seed": seed, "method": "cnn_only", "level": 0.1, "status": "n/a",
+                     "reason": "cnn_only does not support Linear layers"})
+    return pd.DataFrame(rows)
+
+
+def test_iqm_and_ci_agree_with_rliable_computed_directly():
+    scores = np.array([0.9, 1.0, 0.8, 0.95, 0.5, 0.99, 1.02, 0.97])
+    point, low, high = iqm_with_ci(scores)
+    assert point == pytest.approx(rly_metrics.aggregate_iqm(scores.reshape(-1, 1)))
+    np.random.seed(0)
+    _, interval = rly.get_interval_estimates({"x": scores.reshape(-1, 1)},
+                                             lambda x: np.array([rly_metrics.aggregate_iqm(x)]), reps=2000)
+    assert (low, high) == pytest.approx((interval["x"][0, 0], interval["x"][1, 0]))
+    assert low <= point <= high
+
+
+def test_invalid_and_na_runs_are_kept_but_never_scored():
+    summary = summarise(table()).set_index("method")
+    assert summary.loc["good", "status"] == "valid" and summary.loc["good", "seeds"] == 4
+    assert summary.loc["good", "retention"] == pytest.approx(np.mean([0.9, 0.95]))  # IQM of 4 = middle two
+    assert summary.loc["<b>bad</b>", "status"] == "invalid"
+    assert "budget exceeded" in summary.loc["<b>bad</b>", "reason"]
+    assert pd.isna(summary.loc["<b>bad</b>", "retention"])
+    assert summary.loc["cnn_only", "status"] == "n/a"
+
+
+def test_markdown_shows_reasons(tmp_path):
+    text = markdown(summarise(table()))
+    assert "| invalid: budget exceeded" in text and "n/a: cnn_only does not support Linear layers" in text
+
+
+def test_html_is_self_contained_sortable_and_escaped(tmp_path):
+    path = tmp_path / "table.csv"
+    table().to_csv(path, index=False)
+    render(path, tmp_path / "site", ["methods"], {"commit": "abc123"})
+    html = (tmp_path / "site" / "index.html").read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # no external resources
+    assert "<script src" not in html and "<link" not in html
+    assert "&lt;b&gt;bad&lt;/b&gt;" in html and "<b>bad</b>" not in html
+    assert 'class="sortable"' in html and "addEventListener" in html
+    assert "data:image/png;base64," in html
+    assert (tmp_path / "site" / "plots" / "cartpole_retention_vs_params.png").stat().st_size > 1000

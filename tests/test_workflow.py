@@ -1,0 +1,88 @@
+"""The smoke DAG end to end through Snakemake, in temporary folders.
+
+Checks: a row for every method x level with every metric filled; a crashing plugin is
+recorded invalid while everything else finishes; the same seeds give identical returns and
+counts in a second run; a bad config stops with one line and deletes nothing.
+"""
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from policypress.specs import ROOT
+
+pytestmark = pytest.mark.slow
+
+SMOKE = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+METRICS = ["mean_return", "retention", "normalized_score", "params_total", "params_nonzero", "bytes",
+           "macs_dense", "macs_nonzero", "latency_us_median", "latency_us_p99", "teacher_latency_us_median",
+           "latency_speedup"]
+REPEATABLE = ["mean_return", "retention", "normalized_score", "params_total", "params_nonzero", "bytes",
+              "macs_dense", "macs_nonzero", "used_env_steps", "used_teacher_queries", "used_gradient_updates"]
+
+
+def snakemake(workdir: Path, config: dict) -> subprocess.CompletedProcess:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(workdir / "config.yaml"), "--cores", "2"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def smoke_with_crash(tmp_path_factory):
+    """The smoke config plus a plugin that crashes."""
+    config = {**SMOKE, "methods": {**SMOKE["methods"], "crashing": None},
+              "method_dirs": ["methods", "tests/plugins"]}
+    workdir = tmp_path_factory.mktemp("smoke_a")
+    result = snakemake(workdir, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+def test_every_method_and_level_has_a_row_with_every_metric(smoke_with_crash):
+    table = pd.read_csv(smoke_with_crash / "results" / "table.csv")
+    methods = ("magnitude", "distill", "crashing")
+    expected = {("dense", 1.0)} | {(m, level) for m in methods for level in SMOKE["levels"]}
+    assert set(zip(table["method"], table["level"], strict=True)) == expected
+    valid = table[table["method"] != "crashing"]
+    assert (valid["status"] == "valid").all()
+    assert valid[METRICS].notna().all().all()
+    assert (valid["params_nonzero"] <= valid["level"] * valid["teacher_params_nonzero"]).all()
+
+
+def test_crashing_plugin_is_invalid_and_the_leaderboard_still_renders(smoke_with_crash):
+    table = pd.read_csv(smoke_with_crash / "results" / "table.csv")
+    crashed = table[table["method"] == "crashing"]
+    assert (crashed["status"] == "invalid").all()
+    assert crashed["reason"].str.contains("crashing crashed at tests/plugins/crashing.py:9: RuntimeError").all()
+    site = smoke_with_crash / "results" / "leaderboard"
+    html = (site / "index.html").read_text()
+    assert "invalid: crashing crashed" in html
+    assert (site / "leaderboard.md").read_text().count("| magnitude |") == len(SMOKE["levels"])
+
+
+def test_same_seeds_give_identical_results(smoke_with_crash, tmp_path):
+    assert snakemake(tmp_path, SMOKE).returncode == 0
+    first = pd.read_csv(smoke_with_crash / "results" / "table.csv")
+    second = pd.read_csv(tmp_path / "results" / "table.csv")
+    first = first[first["method"] != "crashing"].reset_index(drop=True)
+    columns = ["method", "level", *REPEATABLE]
+    pd.testing.assert_frame_equal(first[columns], second[columns], check_dtype=False)  # NaN rows make floats
+
+
+def test_bad_config_stops_with_one_line_and_deletes_nothing(smoke_with_crash):
+    results = smoke_with_crash / "results"
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in results.rglob("*") if p.is_file()}
+    result = snakemake(smoke_with_crash, {**SMOKE, "envs": ["cartpole", "no_such_env"]})
+    assert result.returncode != 0
+    message = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert message == [f"policypress: error: {smoke_with_crash}/config.yaml: envs[1]: unknown environment "
+                       f"'no_such_env' (no {ROOT}/envs/no_such_env.yaml)"]
+    after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in results.rglob("*") if p.is_file()}
+    assert after == before
