@@ -7,6 +7,7 @@ net for PPO/A2C; the actor for SAC/TD3. Value heads and critics are not part of 
 from __future__ import annotations
 
 import copy
+import logging
 import platform
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ import stable_baselines3
 import torch
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.torch_layers import FlattenExtractor, NatureCNN
@@ -32,6 +34,7 @@ from policypress.policy import ActionHead, Policy, Preprocess
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3}
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+log = logging.getLogger("policypress.teachers")
 
 
 class ConversionError(ValueError):
@@ -62,6 +65,30 @@ def sb3_kwargs(hyperparameters: dict) -> dict:
     return kwargs
 
 
+class ProgressLog(BaseCallback):
+    """One log line per tenth of training: steps, speed, mean return of recent episodes.
+
+    Plain lines rather than a progress bar, because Snakemake sends the output to a log file.
+    """
+
+    def __init__(self, total_timesteps: int, parts: int = 10):
+        super().__init__()
+        self.every = max(1, total_timesteps // parts)
+        self.total = total_timesteps
+        self.started = time.time()
+        self.next_report = self.every
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.next_report:
+            self.next_report += self.every
+            episodes = [info["r"] for info in self.model.ep_info_buffer]
+            recent = f"{np.mean(episodes):.1f}" if episodes else "n/a"
+            log.info("%d/%d steps (%.0f%%), %.0f steps/s, mean return of the last %d episodes: %s",
+                     self.num_timesteps, self.total, 100 * self.num_timesteps / self.total,
+                     self.num_timesteps / (time.time() - self.started), len(episodes), recent)
+        return True
+
+
 def train_teacher(env_spec: dict, profile: str, seed: int, out_dir: str | Path) -> dict:
     """Train, convert and evaluate one teacher; write model.zip, policy/ and teacher.json."""
     out_dir = Path(out_dir)
@@ -76,7 +103,7 @@ def train_teacher(env_spec: dict, profile: str, seed: int, out_dir: str | Path) 
     model = algo(teacher["policy"], venv, seed=seed, device="cpu", verbose=0,
                  **sb3_kwargs(teacher["hyperparameters"]))
     started = time.time()
-    model.learn(total_timesteps=teacher["timesteps"][profile], progress_bar=True)
+    model.learn(total_timesteps=teacher["timesteps"][profile], callback=ProgressLog(teacher["timesteps"][profile]))
     train_seconds = time.time() - started
     tmp_zip = out_dir / ".model.tmp.zip"
     model.save(tmp_zip)
