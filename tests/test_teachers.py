@@ -83,3 +83,57 @@ def test_converted_policy_does_not_share_weights_with_the_model():
         for param in policy.parameters():
             param.zero_()
     assert any(p.abs().sum() > 0 for p in model.q_net.parameters())
+
+
+def atari_spec() -> dict:
+    """An Atari spec as the env format expresses it: ALE v5, standard preprocessing, frame stack."""
+    return {
+        "name": "pong", "gym_id": "ALE/Pong-v5", "family": "atari", "env_kwargs": {"frameskip": 1},
+        "wrappers": [
+            {"name": "AtariPreprocessing", "kwargs": {"frame_skip": 4, "screen_size": 84, "noop_max": 30,
+                                                      "terminal_on_life_loss": False}},
+            {"name": "FrameStackObservation", "kwargs": {"stack_size": 4}},
+        ],
+        "teacher": {"algo": "dqn", "policy": "CnnPolicy", "timesteps": {"smoke": 300, "quick": 1, "full": 1},
+                    "hyperparameters": {"buffer_size": 500, "learning_starts": 100, "train_freq": 4}},
+        "evaluation": {"episodes": {"smoke": 1, "quick": 1, "full": 1}, "seed_offset": 1_000_000},
+        "budget": {p: {"env_steps": 1, "teacher_queries": 1, "gradient_updates": 1}
+                   for p in ("smoke", "quick", "full")},
+    }
+
+
+def test_atari_spec_builds_image_observations_and_a_cnn_teacher_converts_exactly():
+    from policypress.envs import make_env
+    from policypress.specs import validate
+    from policypress.teachers import sb3_kwargs
+
+    spec = atari_spec()
+    validate(spec, "env", "pong (test)")
+    env = make_env(spec)
+    assert env.observation_space.shape == (4, 84, 84)
+    model = DQN("CnnPolicy", env, seed=0, device="cpu", **sb3_kwargs(spec["teacher"]["hyperparameters"]))
+    model.learn(300)
+    obs, _ = env.reset(seed=0)
+    states = [obs]
+    for _ in range(199):
+        obs, *_ = env.step(env.action_space.sample())
+        states.append(obs)
+    rng = np.random.default_rng(0)
+    states = np.concatenate([np.asarray(states), rng.integers(0, 256, size=(800, 4, 84, 84), dtype=np.uint8)])
+    expected, _ = model.predict(states, deterministic=True)
+    policy = to_policy(model)
+    assert policy.preprocess.scale == 1 / 255
+    assert [type(m).__name__ for m in policy.net][:4] == ["Conv2d", "ReLU", "Conv2d", "ReLU"]
+    np.testing.assert_array_equal(policy.act(states), expected)
+
+
+def test_mujoco_spec_with_a_td3_teacher_validates():
+    from policypress.envs import action_space_kind, make_env
+    from policypress.specs import validate
+
+    teacher = {"algo": "td3", "policy": "MlpPolicy", "timesteps": {"smoke": 1, "quick": 1, "full": 1},
+               "hyperparameters": {"policy_kwargs": {"net_arch": [400, 300]}}}
+    spec = {**atari_spec(), "name": "hopper", "gym_id": "Hopper-v5", "family": "mujoco", "wrappers": [],
+            "env_kwargs": {}, "teacher": teacher}
+    validate(spec, "env", "hopper (test)")
+    assert action_space_kind(make_env(spec).action_space) == "continuous"
