@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -71,13 +72,22 @@ def cell(row: pd.Series, column: str) -> tuple[str, float | str]:
 
 
 def _plot(summary: pd.DataFrame, env: str, x: str, xlabel: str, out: Path) -> Path:
-    valid = summary[(summary["env"] == env) & (summary["status"] == "valid")].copy()
+    """Score against a cost, one line per method across levels, with the 95% CIs as error bars."""
+    valid = summary[(summary["env"] == env) & (summary["status"] == "valid")].sort_values(x)
     y = "retention" if valid["retention"].notna().all() else "normalized_score"
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    sns.scatterplot(data=valid, x=x, y=y, hue="method", style="method", s=70, ax=ax)
+    palette = dict(zip(sorted(valid["method"].unique()), sns.color_palette("colorblind"), strict=False))
+    sns.lineplot(data=valid, x=x, y=y, hue="method", style="method", markers=True, dashes=False,
+                 estimator=None, sort=True, palette=palette, ax=ax)
+    for method, group in valid.groupby("method"):
+        ax.errorbar(group[x], group[y], yerr=[group[y] - group[f"{y}_ci_low"], group[f"{y}_ci_high"] - group[y]],
+                    fmt="none", ecolor=palette[method], alpha=0.6, capsize=3)
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(f"{y.replace('_', ' ')} (IQM over seeds)")
+    ax.set_ylabel(f"{y.replace('_', ' ')} (IQM over seeds, 95% CI)")
     ax.set_title(env)
     ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
     ax.legend(fontsize="small", loc="best")
