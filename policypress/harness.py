@@ -27,7 +27,7 @@ from policypress.io import write_json
 from policypress.metrics import params
 from policypress.policy import Policy, PolicyFormatError
 from policypress.registry import Method
-from policypress.specs import ROOT
+from policypress.specs import ROOT, validate
 from policypress.task import Task
 
 log = logging.getLogger("policypress.harness")
@@ -150,6 +150,7 @@ def compress_run(
     else:
         print(f"policypress: {env_spec['name']}/{seed}/{method.info.name}/{level}: {status}: {reason}",
               file=sys.stderr)
+    validate(run, "run", out_dir / "run.json")
     write_json(out_dir / "run.json", run)  # written last: its presence marks a finished run
     return run
 
