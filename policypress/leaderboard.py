@@ -14,6 +14,7 @@ import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E402
@@ -80,8 +81,11 @@ def _plot(summary: pd.DataFrame, env: str, x: str, xlabel: str, out: Path) -> Pa
     sns.lineplot(data=valid, x=x, y=y, hue="method", style="method", markers=True, dashes=False,
                  estimator=None, sort=True, palette=palette, ax=ax)
     for method, group in valid.groupby("method"):
-        ax.errorbar(group[x], group[y], yerr=[group[y] - group[f"{y}_ci_low"], group[f"{y}_ci_high"] - group[y]],
-                    fmt="none", ecolor=palette[method], alpha=0.6, capsize=3)
+        values = group[y].to_numpy(dtype=float)
+        errors = np.vstack([values - group[f"{y}_ci_low"].to_numpy(dtype=float),
+                            group[f"{y}_ci_high"].to_numpy(dtype=float) - values])
+        ax.errorbar(group[x].to_numpy(dtype=float), values, yerr=errors, fmt="none", ecolor=palette[method],
+                    alpha=0.6, capsize=3)
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
