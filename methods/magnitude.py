@@ -13,7 +13,6 @@ retrained by distillation rather than by the RL loss so that it spends the same 
 the other distillation methods.
 """
 
-import torch
 from torch import nn
 from torch.nn.utils import prune
 
@@ -36,7 +35,7 @@ INFO = MethodInfo(
 def prune_globally(policy: Policy, max_params: int) -> Policy:
     """Mask the smallest-magnitude weights so that at most `max_params` parameters are nonzero."""
     layers = [m for m in policy.net if isinstance(m, (nn.Linear, nn.Conv2d))]
-    biases = sum(int(torch.count_nonzero(m.bias)) for m in layers if m.bias is not None)
+    biases = sum(m.bias.numel() for m in layers if m.bias is not None)  # a zero bias may not stay zero
     weights = sum(m.weight.numel() for m in layers)
     keep = max_params - biases
     if keep < 0:

@@ -11,6 +11,7 @@ import math
 
 from torch import nn
 
+from policypress.metrics import conv_output_shape
 from policypress.policy import Policy
 
 
@@ -25,8 +26,8 @@ def hidden_widths(policy: Policy) -> list[int]:
     return [layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels for layer in layers]
 
 
-def resized(policy: Policy, widths: list[int]) -> Policy:
-    """A freshly initialised policy like `policy` with the given hidden widths."""
+def resized_spec(policy: Policy, widths: list[int]) -> dict:
+    """The spec of `policy` with the given hidden widths and every fan-in recomputed."""
     spec = policy.spec()
     hidden = iter(widths)
     last = weighted_layers(policy)[-1]
@@ -41,36 +42,52 @@ def resized(policy: Policy, widths: list[int]) -> Policy:
             layer["in_channels"] = shape[0]
             if index != last:
                 layer["out_channels"] = next(hidden)
-            (kh, kw), (sh, sw), (ph, pw) = layer["kernel_size"], layer["stride"], layer["padding"]
-            shape = (layer["out_channels"], (shape[1] + 2 * ph - kh) // sh + 1, (shape[2] + 2 * pw - kw) // sw + 1)
+            shape = conv_output_shape(shape, layer["out_channels"], layer["kernel_size"], layer["stride"],
+                                      layer["padding"])
         elif layer["type"] == "Flatten":
             shape = (math.prod(shape),)
     spec["masks"] = []
-    student = Policy.from_spec(spec)
+    return spec
+
+
+def spec_param_count(spec: dict) -> int:
+    """Parameters of a spec's layers, by arithmetic (no network is built)."""
+    count = 0
+    for layer in spec["layers"]:
+        if layer["type"] == "Linear":
+            count += (layer["in_features"] + layer["bias"]) * layer["out_features"]
+        elif layer["type"] == "Conv2d":
+            kernel = layer["kernel_size"][0] * layer["kernel_size"][1]
+            count += (layer["in_channels"] * kernel + layer["bias"]) * layer["out_channels"]
+    return count
+
+
+def resized(policy: Policy, widths: list[int]) -> Policy:
+    """A freshly initialised policy like `policy` with the given hidden widths."""
+    student = Policy.from_spec(resized_spec(policy, widths))
     # Preprocessing statistics and action bounds are the teacher's, not learned.
     student.preprocess.load_state_dict(policy.preprocess.state_dict())
     student.head.load_state_dict(policy.head.state_dict())
     return student
 
 
-def param_count(policy: Policy) -> int:
-    return sum(p.numel() for p in policy.net.parameters())
-
-
 def uniformly_shrunk(policy: Policy, max_params: int) -> Policy:
     """The widest student whose hidden widths are the teacher's scaled by one factor α ≤ 1
     (each at least 1) with at most `max_params` parameters."""
-    widths = hidden_widths(policy)
+    teacher_widths = hidden_widths(policy)
 
-    def candidate(alpha: float) -> Policy:
-        return resized(policy, [max(1, round(alpha * w)) for w in widths])
+    def widths(alpha: float) -> list[int]:
+        return [max(1, round(alpha * w)) for w in teacher_widths]
 
-    if param_count(candidate(0.0)) > max_params:
+    def fits(alpha: float) -> bool:
+        return spec_param_count(resized_spec(policy, widths(alpha))) <= max_params
+
+    if not fits(0.0):
         raise ValueError(f"even one unit per hidden layer exceeds the ceiling of {max_params} parameters")
     low, high = 0.0, 1.0
-    if param_count(candidate(1.0)) <= max_params:
-        return candidate(1.0)
-    for _ in range(40):  # bisection on α: parameter count grows monotonically with α
+    if fits(1.0):
+        low = 1.0
+    for _ in range(40):  # bisection on α: the parameter count grows monotonically with α
         mid = (low + high) / 2
-        low, high = (mid, high) if param_count(candidate(mid)) <= max_params else (low, mid)
-    return candidate(low)
+        low, high = (mid, high) if fits(mid) else (low, mid)
+    return resized(policy, widths(low))

@@ -34,18 +34,26 @@ class BudgetExceeded(RuntimeError):
 
 
 class Meter:
-    """Counts the use of each budgeted resource and refuses charges past the limit."""
+    """Counts the use of each budgeted resource and refuses charges past the limit.
+
+    A refused charge is remembered: a method that catches `BudgetExceeded` and returns a
+    policy anyway is still recorded as over budget.
+    """
 
     def __init__(self, budget: Budget):
         self.budget = budget
         self.used = {field.name: 0 for field in dataclasses.fields(Budget)}
+        self.exceeded: str | None = None
 
     def charge(self, resource: str, amount: int = 1) -> None:
+        if amount < 0:
+            raise ValueError(f"cannot charge a negative amount of {resource}")
         limit = getattr(self.budget, resource)
         if self.used[resource] + amount > limit:
-            raise BudgetExceeded(
+            self.exceeded = self.exceeded or (
                 f"budget exceeded: {resource} would reach {self.used[resource] + amount} > limit {limit}"
             )
+            raise BudgetExceeded(self.exceeded)
         self.used[resource] += amount
 
     def remaining(self, resource: str) -> int:
@@ -53,11 +61,17 @@ class Meter:
 
 
 class CountedEnv(gym.Wrapper):
-    """Charges one env step per `step`; resets are free."""
+    """Charges one env step per `step`; resets are free, but the evaluation seeds are held out."""
 
-    def __init__(self, env: gym.Env, meter: Meter):
+    def __init__(self, env: gym.Env, meter: Meter, held_out_from: int):
         super().__init__(env)
         self._meter = meter
+        self._held_out_from = held_out_from
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None and seed >= self._held_out_from:
+            raise ValueError(f"seed {seed} is held out for evaluation (use seeds below {self._held_out_from})")
+        return self.env.reset(seed=seed, options=options)
 
     def step(self, action: Any):
         self._meter.charge("env_steps")

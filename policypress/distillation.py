@@ -21,34 +21,34 @@ from policypress.task import Task
 SEED_RANGE = 1_000_000  # env seeds for methods stay below every evaluation seed
 
 
-@dataclasses.dataclass
-class DistillConfig:
-    rounds: int = 10
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    optimizer: str = "rmsprop"
-    temperature: float = 0.01
-    buffer_size: int = 100_000
-    budget_fraction: float = 1.0  # share of each remaining budget this call may spend
-
-    @classmethod
-    def from_hyperparameters(cls, hp: dict, output: str) -> DistillConfig:
-        """Pick this config's fields from a method's hyperparameters; the temperature by output kind."""
-        fields = {f.name for f in dataclasses.fields(cls)} - {"temperature"}
-        temperature = hp["temperature_logits"] if output == "logits" else hp["temperature_q_values"]
-        return cls(temperature=temperature, **{k: v for k, v in hp.items() if k in fields})
-
-
 # The distillation hyperparameters every distilling method declares (and may override).
 DISTILL_HYPERPARAMETERS = {
     "rounds": 10,
     "batch_size": 64,
     "learning_rate": 1e-3,
-    "optimizer": "rmsprop",
+    "optimizer": "rmsprop",  # Rusu et al. (and PoPS) use RMSProp
     "temperature_q_values": 0.01,  # Rusu et al. / PoPS: sharpen the teacher's Q-values
     "temperature_logits": 1.0,  # policy logits are already a distribution's parameters
     "buffer_size": 100_000,
 }
+
+
+@dataclasses.dataclass
+class DistillConfig:
+    rounds: int
+    batch_size: int
+    learning_rate: float
+    optimizer: str
+    temperature: float
+    buffer_size: int
+    budget_fraction: float = 1.0  # share of each remaining budget this call may spend
+
+    @classmethod
+    def from_hyperparameters(cls, hp: dict, output: str, budget_fraction: float = 1.0) -> DistillConfig:
+        """Pick this config's fields from a method's hyperparameters; the temperature by output kind."""
+        temperature = hp["temperature_logits"] if output == "logits" else hp["temperature_q_values"]
+        fields = {f.name for f in dataclasses.fields(cls)} - {"temperature", "budget_fraction"}
+        return cls(temperature=temperature, budget_fraction=budget_fraction, **{k: hp[k] for k in fields})
 
 
 def distillation_loss(student_out: torch.Tensor, teacher_out: torch.Tensor, output: str,
@@ -61,26 +61,30 @@ def distillation_loss(student_out: torch.Tensor, teacher_out: torch.Tensor, outp
 
 
 class LabelledStates:
-    """FIFO buffer of (observation, teacher output) pairs."""
+    """FIFO ring buffer of (observation, teacher output) pairs, allocated on the first add."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
-        self.obs: list[np.ndarray] = []
-        self.labels: list[torch.Tensor] = []
+        self.size = 0
+        self.next = 0
+        self.obs: np.ndarray | None = None
+        self.labels: torch.Tensor | None = None
 
     def add(self, obs: np.ndarray, label: torch.Tensor) -> None:
-        self.obs.append(obs)
-        self.labels.append(label)
-        if len(self.obs) > self.capacity:
-            del self.obs[0], self.labels[0]
+        if self.obs is None:
+            self.obs = np.zeros((self.capacity, *obs.shape), dtype=obs.dtype)
+            self.labels = torch.zeros((self.capacity, *label.shape), dtype=label.dtype)
+        self.obs[self.next] = obs
+        self.labels[self.next] = label
+        self.next = (self.next + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
 
     def __len__(self) -> int:
-        return len(self.obs)
+        return self.size
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        index = rng.integers(0, len(self.obs), size=batch_size)
-        return (torch.as_tensor(np.stack([self.obs[i] for i in index])),
-                torch.stack([self.labels[i] for i in index]))
+        index = rng.integers(0, self.size, size=batch_size)
+        return torch.as_tensor(self.obs[index]), self.labels[index]
 
 
 class Collector:

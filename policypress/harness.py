@@ -96,14 +96,15 @@ def seed_everything(seed: int) -> None:
 def build_task(teacher: Policy, env_spec: dict, meter: Meter, level: float, seed: int,
                hyperparameters: dict, scratch: Path, method_name: str = "method") -> Task:
     """The task of one compression job; every resource it hands out charges `meter`."""
+    held_out_from = env_spec["evaluation"]["seed_offset"]
     return Task(
         teacher=teacher.clone(),
-        make_env=lambda: CountedEnv(make_env(env_spec), meter),
+        make_env=lambda: CountedEnv(make_env(env_spec), meter, held_out_from),
         oracle=TeacherOracle(teacher, meter),
         make_optimizer=optimizer_factory(meter),
         level=level, max_params=ceiling(teacher, level), hyperparameters=dict(hyperparameters), seed=seed,
-        rng=np.random.default_rng(seed), budget=meter.budget, meter=meter,
-        log=logging.getLogger(f"policypress.method.{method_name}"), scratch=scratch,
+        rng=np.random.default_rng(seed), budget=meter.budget,
+        log=logging.getLogger(f"policypress.method.{method_name}"), scratch=scratch, _meter=meter,
     )
 
 
@@ -120,34 +121,27 @@ def compress_run(
     """Run `method` and write `out_dir/run.json` (+ `out_dir/policy/` when valid)."""
     out_dir = Path(out_dir)
     shutil.rmtree(out_dir / "policy", ignore_errors=True)  # a previous attempt's policy must not outlive it
+    out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     teacher = Policy.load(Path(teacher_dir) / "policy")
-    budget = Budget.from_spec(env_spec, profile)
-    meter = Meter(budget)
-    max_params = ceiling(teacher, level)
+    meter = Meter(Budget.from_spec(env_spec, profile))
     run = {
         "env": env_spec["name"], "seed": seed, "method": method.info.name, "level": level,
-        "profile": profile, "method_source": method.source, "hyperparameters": hyperparameters,
-        "max_params": max_params, "teacher_params_nonzero": params(teacher)[1],
-        "budget": {"limit": vars(budget), "used": meter.used},
+        "profile": profile, "method_source": method.source, "method_sha256": method.fingerprint(),
+        "hyperparameters": hyperparameters,
+        "max_params": ceiling(teacher, level), "teacher_params_nonzero": params(teacher)[1],
+        "budget": {"limit": vars(meter.budget), "used": meter.used},
     }
     started = time.time()
-    policy = None
-    reason = unsupported_reason(method, teacher)
-    if reason is not None:
-        status = "n/a"
-    else:
+    status, reason = "n/a", unsupported_reason(method, teacher)
+    if reason is None:
         seed_everything(seed)
-        out_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".scratch.", dir=out_dir) as scratch:
             task = build_task(teacher, env_spec, meter, level, seed, hyperparameters, Path(scratch),
                               method.info.name)
-            status, reason, policy = _call(method, task, teacher, max_params)
+            status, reason = _call(method, task, teacher, meter, out_dir / "policy")
     run.update(status=status, reason=reason, seconds=round(time.time() - started, 2))
-    if status == "valid":
-        policy.metadata.update({"method": method.info.name, "level": level, "seed": seed, "env": env_spec["name"]})
-        policy.save(out_dir / "policy")
-    else:
+    if status != "valid":
         print(f"policypress: {env_spec['name']}/{seed}/{method.info.name}/{level}: {status}: {reason}",
               file=sys.stderr)
     validate(run, "run", out_dir / "run.json")
@@ -155,23 +149,40 @@ def compress_run(
     return run
 
 
-def _call(method: Method, task: Task, teacher: Policy, max_params: int) -> tuple[str, str | None, Policy | None]:
+def _call(method: Method, task: Task, teacher: Policy, meter: Meter, destination: Path) -> tuple[str, str | None]:
+    """Run the method; keep its policy at `destination` only if it honours the contract."""
     try:
         policy = method.compress(task)
-        check_policy(policy, teacher, max_params)
-    except BudgetExceeded as err:
-        return "invalid", str(err), None
-    except InvalidPolicy as err:
-        return "invalid", str(err), None
-    except Exception as err:  # a crashing plugin must not take the benchmark down with it
+        if meter.exceeded:  # the method caught BudgetExceeded and carried on
+            raise BudgetExceeded(meter.exceeded)
+        if isinstance(policy, Policy):
+            policy.apply_masks()  # masked weights are stored as zeros
+        check_policy(policy, teacher, task.max_params)
+        policy.metadata.update({"method": method.info.name, "level": task.level, "seed": task.seed})
+        staged = task.scratch / "policy"
+        try:
+            policy.save(staged)
+            saved = Policy.load(staged)
+        except (TypeError, ValueError, RuntimeError, OSError) as err:
+            raise InvalidPolicy(f"malformed policy: cannot be saved and reloaded: {_first_line(err)}") from err
+        check_policy(saved, teacher, task.max_params)  # what is measured is exactly what was saved
+        staged.replace(destination)
+    except (BudgetExceeded, InvalidPolicy) as err:
+        return "invalid", str(err)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # a crashing plugin (even sys.exit) must not take the job down with it
         log.error("%s crashed:\n%s", method.info.name, traceback.format_exc())
-        first_line = (str(err).splitlines() or [""])[0]
         return "invalid", f"{method.info.name} crashed at {_plugin_frame(err, method)}: " \
-                          f"{type(err).__name__}: {first_line}", None
-    return "valid", None, policy
+                          f"{type(err).__name__}: {_first_line(err)}"
+    return "valid", None
 
 
-def _plugin_frame(err: Exception, method: Method) -> str:
+def _first_line(err: BaseException) -> str:
+    return (str(err).splitlines() or [""])[0]
+
+
+def _plugin_frame(err: BaseException, method: Method) -> str:
     """`file:line` of the innermost frame in the plugin's own file (else the plugin's source)."""
     frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == method.source]
     if not frames:

@@ -12,6 +12,17 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publishable(path: Path, mode: int) -> None:
+    """mkstemp/mkdtemp create private entries; give them the permissions of an ordinary write."""
+    os.chmod(path, mode & ~_umask())
+
+
 @contextmanager
 def atomic_dir(target: str | Path) -> Iterator[Path]:
     """Yield a temporary folder beside `target`; rename it to `target` when the block succeeds."""
@@ -20,6 +31,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         yield tmp
+        _publishable(tmp, 0o777)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -34,6 +46,7 @@ def write_text(target: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+        _publishable(Path(tmp), 0o666)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

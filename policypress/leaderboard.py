@@ -75,7 +75,7 @@ def cell(row: pd.Series, column: str) -> tuple[str, float | str]:
 def _plot(summary: pd.DataFrame, env: str, x: str, xlabel: str, out: Path) -> Path:
     """Score against a cost, one line per method across levels, with the 95% CIs as error bars."""
     valid = summary[(summary["env"] == env) & (summary["status"] == "valid")].sort_values(x)
-    y = "retention" if valid["retention"].notna().all() else "normalized_score"
+    y = "retention" if "retention" in valid and valid["retention"].notna().all() else "normalized_score"
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     palette = dict(zip(sorted(valid["method"].unique()), sns.color_palette("colorblind"), strict=False))
     sns.lineplot(data=valid, x=x, y=y, hue="method", style="method", markers=True, dashes=False,
@@ -92,7 +92,7 @@ def _plot(summary: pd.DataFrame, env: str, x: str, xlabel: str, out: Path) -> Pa
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{y.replace('_', ' ')} (IQM over seeds, 95% CI)")
-    ax.set_title(env)
+    ax.set_title(f"{env}: {y.replace('_', ' ')} vs {xlabel.split(' (')[0]}")
     ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
     ax.legend(fontsize="small", loc="best")
     fig.tight_layout()
@@ -144,8 +144,8 @@ def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], p
         if (group["status"] == "valid").any():
             for x, xlabel, name in (("params_nonzero", "nonzero parameters", "params"),
                                     ("latency_us_median", "latency (µs, ONNX Runtime, batch 1)", "latency")):
-                path = _plot(summary, env, x, xlabel, out_dir / "plots" / f"{env}_retention_vs_{name}.png")
-                plots.append({"title": f"{env}: retention vs {xlabel}",
+                path = _plot(summary, env, x, xlabel, out_dir / "plots" / f"{env}_score_vs_{name}.png")
+                plots.append({"title": f"{env}: score vs {xlabel}",
                               "data": base64.b64encode(path.read_bytes()).decode()})
         rows = [{"status": row["status"], "reason": row.get("reason") if row["status"] != "valid" else None,
                  "cells": [cell(row, column) for column, _, _ in COLUMNS]} for _, row in group.iterrows()]

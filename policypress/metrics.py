@@ -17,27 +17,35 @@ from policypress.policy import Policy
 FLOAT_BYTES = 4
 
 
+@torch.no_grad()
+def effective_parameters(policy: Policy) -> dict[str, torch.Tensor]:
+    """The parameters as deployed: masked entries are zero whether or not they were zeroed yet."""
+    return {name: param * policy.masks[name] if name in policy.masks else param
+            for name, param in policy.net.named_parameters()}
+
+
 def params(policy: Policy) -> tuple[int, int]:
-    """(params_total, params_nonzero): masked weights are stored as zeros, so both count as zero."""
-    policy.apply_masks()
-    tensors = list(policy.net.parameters())
+    """(params_total, params_nonzero): masked and zero entries are not counted as nonzero."""
+    tensors = effective_parameters(policy).values()
     return sum(t.numel() for t in tensors), sum(int(torch.count_nonzero(t)) for t in tensors)
 
 
 def storage_bytes(policy: Policy) -> int:
     """Bytes of the parameters in their own format: each tensor dense fp32, or sparse as
     fp32 nonzero values plus a one-bit-per-entry occupancy bitmap, whichever is smaller."""
-    policy.apply_masks()
     total = 0
-    for tensor in policy.net.parameters():
+    for tensor in effective_parameters(policy).values():
         dense = tensor.numel() * FLOAT_BYTES
         sparse = int(torch.count_nonzero(tensor)) * FLOAT_BYTES + math.ceil(tensor.numel() / 8)
         total += min(dense, sparse)
     return total
 
 
-def _conv_output(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
+def conv_output_shape(shape: tuple[int, ...], out_channels: int, kernel_size, stride, padding) -> tuple[int, int, int]:
+    """(channels, height, width) after a Conv2d on a (channels, height, width) input."""
+    _, height, width = shape
+    return (out_channels, (height + 2 * padding[0] - kernel_size[0]) // stride[0] + 1,
+            (width + 2 * padding[1] - kernel_size[1]) // stride[1] + 1)
 
 
 def macs(policy: Policy) -> tuple[int, int]:
@@ -47,21 +55,19 @@ def macs(policy: Policy) -> tuple[int, int]:
     channel); with sparsity, only the nonzero weights do work (each is applied once per
     output position).
     """
-    policy.apply_masks()
+    weights = effective_parameters(policy)
     shape = tuple(policy.obs_shape)
     dense = nonzero = 0
-    for layer in policy.net:
+    for index, layer in enumerate(policy.net):
         if isinstance(layer, nn.Linear):
             dense += layer.in_features * layer.out_features
-            nonzero += int(torch.count_nonzero(layer.weight))
+            nonzero += int(torch.count_nonzero(weights[f"{index}.weight"]))
             shape = (layer.out_features,)
         elif isinstance(layer, nn.Conv2d):
-            _, height, width = shape
-            out_h = _conv_output(height, layer.kernel_size[0], layer.stride[0], layer.padding[0])
-            out_w = _conv_output(width, layer.kernel_size[1], layer.stride[1], layer.padding[1])
-            dense += out_h * out_w * layer.weight.numel()
-            nonzero += out_h * out_w * int(torch.count_nonzero(layer.weight))
-            shape = (layer.out_channels, out_h, out_w)
+            shape = conv_output_shape(shape, layer.out_channels, layer.kernel_size, layer.stride, layer.padding)
+            positions = shape[1] * shape[2]
+            dense += positions * layer.weight.numel()
+            nonzero += positions * int(torch.count_nonzero(weights[f"{index}.weight"]))
         elif isinstance(layer, nn.Flatten):
             shape = (math.prod(shape),)
     return dense, nonzero

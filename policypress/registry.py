@@ -3,12 +3,14 @@
 A method is a module with `INFO = MethodInfo(...)` and `compress(task) -> Policy`. It is found
 either as `<method_dir>/<name>.py` (the repository's `methods/` folder by default) or through
 the entry point group `policypress.methods` of an installed package. Each method is imported
-only when it is used, so a plugin that fails to import breaks only its own jobs.
+only when it is needed; one that fails to import stops config validation with one line
+naming its file, before any job runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.metadata
 import importlib.util
 import re
@@ -61,6 +63,12 @@ class Method:
     info: MethodInfo
     compress: Callable
     source: str  # the file or entry point it came from
+
+    def fingerprint(self) -> str:
+        """sha256 of the plugin's file (or of its module's file, for an entry point)."""
+        module = sys.modules.get(getattr(self.compress, "__module__", ""), None)
+        path = Path(self.source) if Path(self.source).is_file() else Path(getattr(module, "__file__", "") or "")
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "unknown"
 
     def resolve_hyperparameters(self, overrides: dict | None, source: str) -> dict:
         """Defaults updated by the config's overrides; unknown names and wrong types are errors."""
@@ -117,7 +125,12 @@ def load_method(name: str, method_dirs: list[str] | None = None) -> Method:
             return _check(_import_file(path), name, str(path))
     entry_points = _entry_points()
     if name in entry_points:
-        return _check(entry_points[name].load(), name, f"entry point {entry_points[name].value}")
+        source = f"entry point {entry_points[name].value}"
+        try:
+            plugin = entry_points[name].load()
+        except Exception as err:
+            raise SpecError(f"{source}: cannot be imported: {type(err).__name__}: {err}") from err
+        return _check(plugin, name, source)
     known = ", ".join(sorted(available_methods(method_dirs)))
     raise SpecError(f"unknown method {name!r} (known: {known})")
 

@@ -27,6 +27,8 @@ class Task:
       `max_params` is that ceiling as a count.
     - `hyperparameters`: the method's declared defaults with the config's overrides.
     - `seed` and `rng`: seed every source of randomness from these (torch is seeded already).
+      Seeds for `make_env().reset` must stay below the evaluation seeds (1e6 and up).
+    - `budget` (the limits) and `remaining(resource)`: plan the spending with these.
     - `log`: a logger whose lines go to the job's log file; `scratch`: a private folder.
     """
 
@@ -40,10 +42,10 @@ class Task:
     seed: int
     rng: np.random.Generator
     budget: Budget
-    meter: Meter
     log: logging.Logger
     scratch: Path
+    _meter: Meter = dataclasses.field(repr=False)  # the harness's; methods only read `remaining`
 
     def remaining(self, resource: str) -> int:
         """What is left of `env_steps`, `teacher_queries` or `gradient_updates`."""
-        return self.meter.remaining(resource)
+        return self._meter.remaining(resource)

@@ -102,6 +102,9 @@ def train_teacher(env_spec: dict, profile: str, seed: int, out_dir: str | Path) 
     algo = ALGORITHMS[teacher["algo"]]
     model = algo(teacher["policy"], venv, seed=seed, device="cpu", verbose=0,
                  **sb3_kwargs(teacher["hyperparameters"]))
+    if model.observation_space.shape != venv.observation_space.shape:  # SB3 transposed channels-last images
+        raise ConversionError(f"{env_spec['name']}: image observations {venv.observation_space.shape} must be "
+                              "channels-first (AtariPreprocessing + FrameStackObservation give (4, 84, 84))")
     started = time.time()
     model.learn(total_timesteps=teacher["timesteps"][profile], callback=ProgressLog(teacher["timesteps"][profile]))
     train_seconds = time.time() - started
@@ -184,6 +187,8 @@ def to_policy(model: BaseAlgorithm, vec_normalize: VecNormalize | None = None) -
     """Convert the deployed actor of an SB3 model into a `Policy` with identical actions."""
     layers, output, head_kind = _actor_layers(model)
     space = model.action_space
+    if not isinstance(space, (gym.spaces.Discrete, gym.spaces.Box)):
+        raise ConversionError(f"action space {space} is not supported (Discrete or Box only)")
     action_dim = int(space.n) if isinstance(space, gym.spaces.Discrete) else int(np.prod(space.shape))
     head = ActionHead(head_kind, action_dim)
     if head_kind != "argmax":

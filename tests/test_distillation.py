@@ -2,12 +2,14 @@
 
 import math
 
+import numpy as np
 import torch
 
-from policypress.architecture import hidden_widths, param_count, resized, uniformly_shrunk
+from policypress.architecture import hidden_widths, resized, resized_spec, spec_param_count, uniformly_shrunk
 from policypress.budget import Budget, Meter
 from policypress.distillation import DISTILL_HYPERPARAMETERS, DistillConfig, distill, distillation_loss
 from policypress.harness import build_task
+from policypress.metrics import params
 from policypress.policy import Policy
 from tests.test_metrics import cnn
 
@@ -29,14 +31,16 @@ def test_continuous_actions_use_mse():
 def test_distill_spends_exactly_its_budget_and_keeps_masks(cartpole_spec, cartpole_teacher, tmp_path):
     teacher = Policy.load(cartpole_teacher / "policy")
     budget = Budget(env_steps=300, teacher_queries=250, gradient_updates=40)
-    task = build_task(teacher, cartpole_spec, Meter(budget), 1.0, 0, DISTILL_HYPERPARAMETERS, tmp_path)
+    meter = Meter(budget)
+    task = build_task(teacher, cartpole_spec, meter, 1.0, 0, DISTILL_HYPERPARAMETERS, tmp_path)
     student = teacher.clone()
-    student.masks = {"1.weight": torch.rand_like(student.net[1].weight) > 0.5}
+    generator = torch.Generator().manual_seed(0)
+    student.masks = {"1.weight": torch.rand(student.net[1].weight.shape, generator=generator) > 0.5}
     student.apply_masks()
     config = DistillConfig.from_hyperparameters(task.hyperparameters, student.output)
     distill(task, student, config)
     # states are limited by the smaller of env steps and teacher queries
-    assert task.meter.used == {"env_steps": 250, "teacher_queries": 250, "gradient_updates": 40}
+    assert meter.used == {"env_steps": 250, "teacher_queries": 250, "gradient_updates": 40}
     assert torch.all(student.net[1].weight[~student.masks["1.weight"]] == 0)
 
 
@@ -48,11 +52,11 @@ def test_temperature_follows_the_output_kind():
 
 def test_uniform_shrinking_fits_the_ceiling_and_keeps_the_interface(cartpole_teacher):
     teacher = Policy.load(cartpole_teacher / "policy")
-    for max_params in (200, 500, param_count(teacher) // 3):
+    for max_params in (200, 500, params(teacher)[0] // 3):
         student = uniformly_shrunk(teacher, max_params)
-        assert param_count(student) <= max_params
+        assert params(student)[0] <= max_params
         wider = resized(teacher, [w + 1 for w in hidden_widths(student)])
-        assert param_count(wider) > max_params  # the bisection found the widest uniform student
+        assert params(wider)[0] > max_params  # the bisection found the widest uniform student
         assert student.obs_shape == teacher.obs_shape and student.head.spec() == teacher.head.spec()
 
 
@@ -63,3 +67,21 @@ def test_resizing_a_cnn_recomputes_the_flatten_fan_in():
     assert student.net[5].in_features == 3 * 4 * 4
     assert student(torch.zeros(1, 3, 10, 10)).shape == (1, 5)
     assert student.preprocess.scale == policy.preprocess.scale
+
+
+def test_parameter_count_of_a_spec_equals_the_built_network():
+    for policy in (cnn(), resized(cnn(), [7, 1])):
+        assert spec_param_count(policy.spec()) == params(policy)[0]
+    assert spec_param_count(resized_spec(cnn(), [2, 3])) == (3 * 9 + 1) * 2 + (2 * 4 + 1) * 3 + (48 + 1) * 5
+
+
+def test_labelled_states_keep_the_newest_in_fifo_order():
+    from policypress.distillation import LabelledStates
+
+    buffer = LabelledStates(capacity=3)
+    for i in range(5):
+        buffer.add(np.full(2, i, dtype=np.float32), torch.tensor([float(i)]))
+    assert len(buffer) == 3
+    obs, labels = buffer.sample(200, np.random.default_rng(0))
+    assert set(labels[:, 0].tolist()) == {2.0, 3.0, 4.0}
+    assert torch.equal(obs[:, 0], labels[:, 0])

@@ -14,6 +14,7 @@ from tests.conftest import PLUGINS, pendulum_spec
 def run(method_name, spec, teacher_dir, out, level=0.25):
     method = load_method(method_name, ["methods", PLUGINS])
     hyperparameters = method.resolve_hyperparameters({}, "test")
+    level = level if method.info.uses_level else 1.0  # as the DAG runs it
     result = compress_run(method, spec, "smoke", teacher_dir, level, 0, hyperparameters, out)
     assert json.loads((out / "run.json").read_text()) == result  # the record on disk is the result
     return result
@@ -31,6 +32,11 @@ def run(method_name, spec, teacher_dir, out, level=0.25):
         ("wrong_input", "malformed policy: input shape (5,) != teacher's (4,)"),
         ("not_a_policy", "malformed policy: compress returned Sequential, not a Policy"),
         ("crashing", "crashing crashed at tests/plugins/crashing.py:9: RuntimeError: boom: the plugin failed"),
+        ("swallows_budget", "budget exceeded: teacher_queries would reach 401 > limit 400"),
+        ("exits", "exits crashed at tests/plugins/exits.py:11: SystemExit: 3"),
+        ("unsavable", "malformed policy: cannot be saved and reloaded: Object of type object is not JSON serializable"),
+        ("peeks_at_eval", "ValueError: seed 1000000 is held out for evaluation"),
+        ("refunds", "ValueError: cannot charge a negative amount of env_steps"),
     ],
 )
 def test_misbehaving_plugin_is_recorded_invalid(plugin, reason, cartpole_spec, cartpole_teacher, tmp_path):
@@ -80,6 +86,7 @@ def test_unsupported_action_space_is_not_applicable(pendulum_teacher, tmp_path):
 
 def test_ceiling_is_the_floor_of_level_times_teacher_nonzero(cartpole_teacher):
     teacher = Policy.load(cartpole_teacher / "policy")
-    nonzero = params(teacher)[1]
-    assert ceiling(teacher, 0.1) == int(0.1 * nonzero)
-    assert ceiling(teacher, 1.0) == nonzero
+    assert params(teacher) == (4 * 32 + 32 + 32 * 32 + 32 + 32 * 2 + 2,) * 2  # 1282, all nonzero
+    assert ceiling(teacher, 0.1) == 128
+    assert ceiling(teacher, 0.05) == 64
+    assert ceiling(teacher, 1.0) == 1282

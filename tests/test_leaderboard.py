@@ -64,4 +64,4 @@ def test_html_is_self_contained_sortable_and_escaped(tmp_path):
     assert "&lt;b&gt;bad&lt;/b&gt;" in html and "<b>bad</b>" not in html
     assert 'class="sortable"' in html and "addEventListener" in html
     assert "data:image/png;base64," in html
-    assert (tmp_path / "site" / "plots" / "cartpole_retention_vs_params.png").stat().st_size > 1000
+    assert (tmp_path / "site" / "plots" / "cartpole_score_vs_params.png").stat().st_size > 1000

@@ -25,7 +25,7 @@ def small_policy(head: str = "argmax") -> Policy:
 @pytest.mark.parametrize("head", ["argmax", "rescale", "clip"])
 def test_round_trip_keeps_outputs_and_actions(head, tmp_path):
     policy = small_policy(head)
-    mask = torch.rand(6, 3) > 0.5
+    mask = torch.rand(6, 3, generator=torch.Generator().manual_seed(0)) > 0.5
     policy.masks = {"1.weight": mask}
     policy.apply_masks()
     policy.save(tmp_path / "p")
@@ -48,15 +48,21 @@ def test_rescale_head_maps_unit_interval_to_bounds():
     torch.testing.assert_close(head(torch.tensor([[-1.0, 1.0], [0.0, 0.0]])), torch.tensor([[-2.0, 1.0], [0.0, 0.5]]))
 
 
-def test_masks_keep_weights_zero_after_an_optimizer_step():
+def test_masks_hold_after_optimizer_steps_and_kept_weights_still_learn():
     policy = small_policy()
-    mask = torch.zeros(6, 3, dtype=torch.bool)
+    mask = torch.rand(6, 3, generator=torch.Generator().manual_seed(0)) > 0.5
     policy.masks = {"1.weight": mask}
-    optimizer = torch.optim.SGD(policy.parameters(), lr=0.1)
-    policy(torch.ones(4, 3)).sum().backward()
-    optimizer.step()
     policy.apply_masks()
-    assert torch.count_nonzero(policy.net[1].weight) == 0
+    before = policy.net[1].weight.detach().clone()
+    optimizer = torch.optim.Adam(policy.parameters(), lr=0.1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        policy(torch.randn(4, 3, generator=torch.Generator().manual_seed(1))).sum().backward()
+        optimizer.step()  # Adam's momentum moves masked weights away from zero...
+        assert torch.count_nonzero(policy.net[1].weight[~mask]) > 0
+        policy.apply_masks()  # ...and re-applying the mask puts them back
+        assert torch.count_nonzero(policy.net[1].weight[~mask]) == 0
+    assert not torch.equal(policy.net[1].weight[mask], before[mask])
 
 
 def test_disallowed_layer_is_rejected():
@@ -89,7 +95,15 @@ def test_mask_for_a_missing_parameter_is_rejected():
                masks={"9.weight": torch.ones(2, 3)})
 
 
-def test_save_is_atomic_and_leaves_no_temporary_folder(tmp_path):
-    small_policy().save(tmp_path / "p")
-    small_policy().save(tmp_path / "p")  # overwrite in place
+def test_a_failed_save_keeps_the_previous_policy_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    old = small_policy()
+    old.save(tmp_path / "p")
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("policypress.policy.save_file", fail)
+    with pytest.raises(OSError, match="disk full"):
+        small_policy("rescale").save(tmp_path / "p")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]
+    assert Policy.load(tmp_path / "p").spec() == old.spec()

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from policypress.config import validate_config
-from policypress.specs import SpecError
+from policypress.specs import SpecError, load_env_spec
 
 CONFIG_SOURCE = ", ".join(str(path) for path in workflow.configfiles) or "config"
 try:
@@ -45,6 +45,20 @@ wildcard_constraints:
 
 def hyperparameter_overrides(wildcards):
     return json.dumps((config["methods"][wildcards.method] or {}).get("hyperparameters", {}))
+
+
+# Rerun triggers: Snakemake reruns a job when its params change, so each job carries (as params)
+# the parts of the env spec and the plugin code that determine its result.
+def env_spec_part(*keys):
+    def part(wildcards):
+        spec = load_env_spec(wildcards.env)
+        return json.dumps({key: spec.get(key) for key in keys}, sort_keys=True)
+
+    return part
+
+
+def method_fingerprint(wildcards):
+    return METHODS[wildcards.method].fingerprint()
 
 
 def provenance():

@@ -13,6 +13,8 @@ rule compress:
         method_dirs=METHOD_DIR_ARGS,
         profile=PROFILE,
         config_source=CONFIG_SOURCE,
+        budget=env_spec_part("budget"),
+        code=method_fingerprint,
     conda:
         "../envs/policypress.yaml"
     resources:

@@ -9,6 +9,7 @@ rule train_teacher:
         "results/logs/teachers/{env}/{seed}.log",
     params:
         profile=PROFILE,
+        spec=env_spec_part("gym_id", "env_kwargs", "wrappers", "teacher", "evaluation"),
     conda:
         "../envs/policypress.yaml"
     resources:
