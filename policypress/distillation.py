@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from policypress.policy import Policy
 from policypress.task import Task
 
-SEED_RANGE = 1_000_000  # env seeds for methods stay below every evaluation seed
+SEED_RANGE = 500_000  # env seeds for methods stay below the teachers' validation and evaluation seeds
 
 
 # The distillation hyperparameters every distilling method declares (and may override).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import platform
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from torch import nn
 
 from policypress.envs import make_env
-from policypress.evaluate import eval_seeds, policy_returns, random_returns
+from policypress.evaluate import VALIDATION_SEED_OFFSET, eval_seeds, policy_returns, random_returns
 from policypress.io import write_json
 from policypress.latency import export_onnx
 from policypress.policy import ActionHead, Policy, Preprocess
@@ -65,32 +66,56 @@ def sb3_kwargs(hyperparameters: dict) -> dict:
     return kwargs
 
 
-class ProgressLog(BaseCallback):
-    """One log line per tenth of training: steps, speed, mean return of recent episodes.
+class TrainingMonitor(BaseCallback):
+    """Logs progress every tenth of training and keeps the best checkpoint.
 
-    Plain lines rather than a progress bar, because Snakemake sends the output to a log file.
+    Progress is plain log lines rather than a bar, because Snakemake sends the output to a
+    log file. Checkpoint selection (as rl-baselines3-zoo publishes its best model): at
+    `count` evenly spaced points and at the end, the current actor is converted and played
+    on validation seeds (VALIDATION_SEED_OFFSET + i: neither training nor held-out
+    evaluation seeds); the best one becomes the teacher. With count 0, the final model is.
     """
 
-    def __init__(self, total_timesteps: int, parts: int = 10):
+    def __init__(self, total: int, env_spec: dict, count: int, episodes: int, zip_path: Path):
         super().__init__()
-        self.every = max(1, total_timesteps // parts)
-        self.total = total_timesteps
+        self.total, self.env_spec, self.zip_path = total, env_spec, zip_path
+        self.report_every = max(1, total // 10)
+        self.check_every = total // count if count else None
+        self.seeds = [VALIDATION_SEED_OFFSET + i for i in range(episodes)]
         self.started = time.time()
-        self.next_report = self.every
+        self.next_report, self.next_check = self.report_every, self.check_every
+        self.history: list[dict] = []
+        self.best: tuple[float, Policy] | None = None
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self.next_report:
-            self.next_report += self.every
+            self.next_report += self.report_every
             episodes = [info["r"] for info in self.model.ep_info_buffer]
             recent = f"{np.mean(episodes):.1f}" if episodes else "n/a"
             log.info("%d/%d steps (%.0f%%), %.0f steps/s, mean return of the last %d episodes: %s",
                      self.num_timesteps, self.total, 100 * self.num_timesteps / self.total,
                      self.num_timesteps / (time.time() - self.started), len(episodes), recent)
+        if self.check_every and self.num_timesteps >= self.next_check and self.num_timesteps < self.total:
+            self.next_check += self.check_every
+            self.checkpoint()
         return True
+
+    def checkpoint(self) -> None:
+        policy = to_policy(self.model, self.model.get_vec_normalize_env())
+        if self.check_every is None:  # no selection: the final model is the teacher
+            self.best = (math.nan, policy)
+            self.model.save(self.zip_path)
+            return
+        score = float(np.mean(policy_returns(policy, self.env_spec, self.seeds)))
+        self.history.append({"step": self.num_timesteps, "validation_return": score})
+        log.info("checkpoint at %d steps: validation return %.1f", self.num_timesteps, score)
+        if self.best is None or score > self.best[0]:
+            self.best = (score, policy)
+            self.model.save(self.zip_path)
 
 
 def train_teacher(env_spec: dict, profile: str, seed: int, out_dir: str | Path) -> dict:
-    """Train, convert and evaluate one teacher; write model.zip, policy/ and teacher.json."""
+    """Train, convert and evaluate one teacher; write model.zip, policy/, policy.onnx and teacher.json."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)  # jobs run in parallel; one thread each also keeps results repeatable
@@ -105,14 +130,16 @@ def train_teacher(env_spec: dict, profile: str, seed: int, out_dir: str | Path) 
     if model.observation_space.shape != venv.observation_space.shape:  # SB3 transposed channels-last images
         raise ConversionError(f"{env_spec['name']}: image observations {venv.observation_space.shape} must be "
                               "channels-first (AtariPreprocessing + FrameStackObservation give (4, 84, 84))")
+    selection = teacher.get("checkpoints", {"count": 0, "episodes": 1})
+    steps = teacher["timesteps"][profile]
+    monitor = TrainingMonitor(steps, env_spec, selection["count"], selection["episodes"], out_dir / ".model.tmp.zip")
     started = time.time()
-    model.learn(total_timesteps=teacher["timesteps"][profile], callback=ProgressLog(teacher["timesteps"][profile]))
+    model.learn(total_timesteps=steps, callback=monitor)
     train_seconds = time.time() - started
-    tmp_zip = out_dir / ".model.tmp.zip"
-    model.save(tmp_zip)
-    tmp_zip.replace(out_dir / "model.zip")
+    monitor.checkpoint()  # the final model is a candidate too
+    (out_dir / ".model.tmp.zip").replace(out_dir / "model.zip")
 
-    policy = to_policy(model, venv if isinstance(venv, VecNormalize) else None)
+    validation_return, policy = monitor.best
     policy.metadata.update({"env": env_spec["name"], "seed": seed, "algo": teacher["algo"]})
     seeds = eval_seeds(env_spec, profile)
     info = {
@@ -120,8 +147,10 @@ def train_teacher(env_spec: dict, profile: str, seed: int, out_dir: str | Path) 
         "seed": seed,
         "profile": profile,
         "algo": teacher["algo"],
-        "timesteps": teacher["timesteps"][profile],
+        "timesteps": steps,
         "train_seconds": round(train_seconds, 1),
+        "checkpoints": monitor.history,
+        "validation_return": None if math.isnan(validation_return) else validation_return,
         "eval_seeds": seeds,
         "eval_returns": policy_returns(policy, env_spec, seeds),
         "random_returns": random_returns(env_spec, seeds),
