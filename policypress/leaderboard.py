@@ -115,6 +115,14 @@ def method_docs(names: list[str], method_dirs: list[str]) -> list[dict]:
     return docs
 
 
+def teacher_returns(table: pd.DataFrame, env: str) -> list[dict]:
+    """Per seed: the teacher's and the random policy's mean return on the held-out episodes."""
+    if "teacher_mean_return" not in table:  # no valid run measured them
+        return []
+    runs = table[(table["env"] == env) & table["teacher_mean_return"].notna()]
+    return runs.groupby("seed")[["teacher_mean_return", "random_mean_return"]].first().reset_index().to_dict("records")
+
+
 def markdown(summary: pd.DataFrame) -> str:
     lines = ["# PolicyPress leaderboard", "",
              "Retention and normalized score: interquartile mean over seeds with 95% bootstrap CI.", ""]
@@ -149,7 +157,7 @@ def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], p
                               "data": base64.b64encode(path.read_bytes()).decode()})
         rows = [{"status": row["status"], "reason": row.get("reason") if row["status"] != "valid" else None,
                  "cells": [cell(row, column) for column, _, _ in COLUMNS]} for _, row in group.iterrows()]
-        envs.append({"name": env, "rows": rows, "plots": plots})
+        envs.append({"name": env, "rows": rows, "plots": plots, "teachers": teacher_returns(table, env)})
 
     jinja = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     html = jinja.get_template("leaderboard.html.j2").render(
