@@ -71,7 +71,7 @@ class TrainingMonitor(BaseCallback):
 
     Progress is plain log lines rather than a bar, because Snakemake sends the output to a
     log file. Checkpoint selection (as rl-baselines3-zoo publishes its best model): at
-    `count` evenly spaced points and at the end, the current actor is converted and played
+    `count` evenly spaced points, the last at the end, the current actor is converted and played
     on validation seeds (VALIDATION_SEED_OFFSET + i: neither training nor held-out
     evaluation seeds); the best one becomes the teacher. With count 0, the final model is.
     """

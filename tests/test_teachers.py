@@ -137,3 +137,21 @@ def test_mujoco_spec_with_a_td3_teacher_validates():
             "env_kwargs": {}, "teacher": teacher}
     validate(spec, "env", "hopper (test)")
     assert action_space_kind(make_env(spec).action_space) == "continuous"
+
+
+def test_the_teacher_is_the_best_checkpoint_on_validation_seeds(cartpole_spec, cartpole_teacher):
+    import json
+
+    from policypress.evaluate import VALIDATION_SEED_OFFSET, policy_returns
+
+    info = json.loads((cartpole_teacher / "teacher.json").read_text())
+    history = info["checkpoints"]
+    count = cartpole_spec["teacher"]["checkpoints"]["count"]
+    steps = [h["step"] for h in history]
+    assert steps[:-1] == [info["timesteps"] * (i + 1) // count for i in range(count - 1)]
+    assert steps[-1] >= info["timesteps"]  # the final model (SB3 may finish its last rollout past the total)
+    assert info["validation_return"] == max(h["validation_return"] for h in history)
+    policy = Policy.load(cartpole_teacher / "policy")
+    seeds = [VALIDATION_SEED_OFFSET + i for i in range(cartpole_spec["teacher"]["checkpoints"]["episodes"])]
+    assert np.mean(policy_returns(policy, cartpole_spec, seeds)) == info["validation_return"]
+    assert min(info["eval_seeds"]) >= 1_000_000 > max(seeds)
