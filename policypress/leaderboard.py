@@ -89,10 +89,11 @@ def _plot(summary: pd.DataFrame, env: str, x: str, xlabel: str, out: Path) -> Pa
                             group[f"{y}_ci_high"].to_numpy(dtype=float) - values])
         ax.errorbar(group[x].to_numpy(dtype=float), values, yerr=errors, fmt="none", ecolor=palette[method],
                     alpha=0.6, capsize=3)
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    if x == "params_nonzero":  # levels are spaced geometrically
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{y.replace('_', ' ')} (IQM over seeds, 95% CI)")
     ax.set_title(f"{env}: {y.replace('_', ' ')} vs {xlabel.split(' (')[0]}")
