@@ -22,7 +22,7 @@ LEADING_COLUMNS = ("env", "seed", "method", "level", "status", "reason", "mean_r
                    "macs_dense", "macs_nonzero", "latency_us_median", "latency_us_p99",
                    "teacher_latency_us_median", "latency_speedup")
 SCORES = ("retention", "normalized_score")
-# Size and cost are (near) identical across seeds; their median is reported.
+# Returns, sizes and costs: the median over seeds (sizes are usually identical across seeds).
 MEDIANS = ("mean_return", "params_total", "params_nonzero", "params_fraction", "bytes", "macs_dense", "macs_nonzero",
            "latency_us_median", "latency_us_p99", "teacher_latency_us_median", "latency_speedup")
 
@@ -62,7 +62,11 @@ def iqm_with_ci(values: np.ndarray, seed: int = 0) -> tuple[float, float, float]
 
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per env × method × level, with the status of its runs and aggregated metrics."""
+    """One row per env × method × level, with the status of its runs and aggregated metrics.
+
+    A group with any invalid run is shown invalid (n/a when all its bad runs are n/a), with
+    the reasons, and gets no score: a method is ranked only where every seed is valid.
+    """
     rows = []
     for (env, method, level), group in table.groupby(["env", "method", "level"], sort=True):
         row = {"env": env, "method": method, "level": level, "seeds": len(group)}
