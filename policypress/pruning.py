@@ -1,0 +1,66 @@
+"""Unstructured pruning mechanisms shared by methods: sparsity schedules and magnitude masks."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from policypress.policy import Policy
+
+
+def polynomial_sparsity(step: int, final: float, begin: int, end: int, initial: float = 0.0,
+                        power: int = 3) -> float:
+    """Zhu & Gupta (2017): s_t = s_f + (s_i - s_f) (1 - (t - t_0) / (t_end - t_0))^power on [t_0, t_end],
+    s_i before it and s_f after it."""
+    if step <= begin:
+        return initial
+    if step >= end:
+        return final
+    return final + (initial - final) * (1.0 - (step - begin) / (end - begin)) ** power
+
+
+class GatedStep:
+    """The pruning ramp's global step, paused by evaluations (PoPS).
+
+    Each update advances the step unless the last evaluation scored below the lower bound;
+    then the ramp holds its sparsity until a later evaluation recovers. `below_streak`
+    counts consecutive evaluations below the bound, for the stopping rule.
+    """
+
+    def __init__(self, lower_bound: float):
+        self.lower_bound = lower_bound
+        self.step = 0
+        self.paused = False
+        self.below_streak = 0
+
+    def advance(self) -> None:
+        if not self.paused:
+            self.step += 1
+
+    def evaluated(self, score: float) -> None:
+        self.paused = score < self.lower_bound
+        self.below_streak = self.below_streak + 1 if self.paused else 0
+
+
+def weight_layers(policy: Policy) -> dict[str, nn.Module]:
+    """Name of each Linear/Conv2d weight (as in `policy.masks`) -> its layer."""
+    return {f"{index}.weight": layer for index, layer in enumerate(policy.net)
+            if isinstance(layer, (nn.Linear, nn.Conv2d))}
+
+
+@torch.no_grad()
+def layerwise_magnitude_masks(policy: Policy, sparsity: float | dict[str, float]) -> dict[str, torch.Tensor]:
+    """Per weight tensor, mask the `sparsity` fraction of smallest magnitudes (as TensorFlow's
+    model_pruning does, per layer). Biases are never pruned. Already-masked weights are zero,
+    so they stay masked as the sparsity rises."""
+    masks = {}
+    for name, layer in weight_layers(policy).items():
+        target = sparsity[name] if isinstance(sparsity, dict) else sparsity
+        weight = layer.weight * policy.masks[name] if name in policy.masks else layer.weight
+        pruned = int(round(target * weight.numel()))
+        mask = torch.ones_like(weight, dtype=torch.bool)
+        if pruned > 0:
+            order = torch.argsort(weight.abs().flatten(), stable=True)  # ties: the lower index goes first
+            mask.view(-1)[order[:pruned]] = False
+        masks[name] = mask
+    return masks
