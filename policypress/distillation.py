@@ -94,18 +94,25 @@ class Collector:
         self.task = task
         self.env = task.make_env()
         self.obs, _ = self.env.reset(seed=int(task.rng.integers(SEED_RANGE)))
+        self.episode_return = 0.0
 
     @torch.no_grad()
-    def collect(self, student: Policy, steps: int, teacher_prob: float, buffer: LabelledStates) -> None:
+    def collect(self, student: Policy, steps: int, teacher_prob: float, buffer: LabelledStates) -> list[float]:
+        """Play `steps` steps; return the returns of the episodes that ended meanwhile."""
+        finished = []
         for _ in range(steps):
             label = self.task.oracle(self.obs)[0]
             follow_teacher = self.task.rng.random() < teacher_prob
             out = label[None] if follow_teacher else student(torch.as_tensor(self.obs[None]))
             action = student.head(out)[0].numpy()
             buffer.add(self.obs, label)
-            self.obs, _, terminated, truncated, _ = self.env.step(action)
+            self.obs, reward, terminated, truncated, _ = self.env.step(action)
+            self.episode_return += float(reward)
             if terminated or truncated:
+                finished.append(self.episode_return)
                 self.obs, _ = self.env.reset()
+                self.episode_return = 0.0
+        return finished
 
 
 def distill(task: Task, student: Policy, config: DistillConfig) -> Policy:

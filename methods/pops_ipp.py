@@ -1,0 +1,23 @@
+"""pops_ipp: ablation of PoPS, the IPP stage alone (pruning by distillation, no shrinking).
+
+The Zhu-Gupta ramp ends at the layer-wise sparsity that fits the level's ceiling; the
+evaluation gate pauses it as in PoPS; the sparsest model that met the objective is kept,
+pruned further to the ceiling if needed, and fine-tuned under its mask with the rest of the
+budget. What it shows: what PoPS's pruning half achieves as a sparse (not smaller) network.
+Deviations: as `pops` (relative thresholds, budget-scaled phases).
+"""
+
+from policypress.pops import POPS_HYPERPARAMETERS, run_ipp_only
+from policypress.registry import MethodInfo
+
+INFO = MethodInfo(
+    name="pops_ipp",
+    summary="PoPS ablation: iterative policy pruning by distillation to the level, without shrinking.",
+    citation="Livne, Cohen. PoPS, IEEE JSTSP 2020: the IPP stage (Sec. on iterative policy pruning).",
+    hyperparameters=dict(POPS_HYPERPARAMETERS),
+    deviations="The ramp targets the level's sparsity instead of 99%; otherwise as pops.",
+)
+
+
+def compress(task):
+    return run_ipp_only(task)

@@ -1,0 +1,83 @@
+"""PoPS and its ablations through the harness: within budget, dense and under the ceiling, for
+DQN (MLP), SAC (continuous) and a tiny CNN teacher."""
+
+import pytest
+import torch
+from torch import nn
+
+import tests.blink_env  # noqa: F401  (registers PolicyPressTest/Blink-v0)
+from policypress.metrics import params
+from policypress.policy import ActionHead, Policy, Preprocess
+from policypress.pops import Thresholds, ceiling_sparsity
+from tests.conftest import pendulum_spec
+from tests.test_harness import run
+
+METHODS = ["pops", "pops_ipp", "pops_shrink_once"]
+
+
+def blink_spec() -> dict:
+    budget = {"env_steps": 1500, "teacher_queries": 1500, "gradient_updates": 150}
+    return {"name": "blink", "gym_id": "PolicyPressTest/Blink-v0", "family": "atari",
+            "teacher": {"algo": "dqn", "policy": "CnnPolicy", "timesteps": {"smoke": 1, "quick": 1, "full": 1},
+                        "hyperparameters": {}},
+            "evaluation": {"episodes": {"smoke": 2, "quick": 2, "full": 2}, "seed_offset": 1_000_000},
+            "budget": {"smoke": budget, "quick": budget, "full": budget}}
+
+
+@pytest.fixture(scope="module")
+def cnn_teacher(tmp_path_factory):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 2, stride=2), nn.ReLU(), nn.Flatten(),
+                        nn.Linear(72, 32), nn.ReLU(), nn.Linear(32, 2))
+    teacher = Policy(Preprocess((1, 8, 8), scale=1 / 255), net, ActionHead("argmax", 2), "q_values")
+    out = tmp_path_factory.mktemp("cnn_teacher")
+    teacher.save(out / "policy")
+    return out
+
+
+def check(result, out, level_ceiling_structural: bool):
+    assert result["status"] == "valid", result["reason"]
+    assert all(result["budget"]["used"][k] <= v for k, v in result["budget"]["limit"].items())
+    policy = Policy.load(out / "policy")
+    total, nonzero = params(policy)
+    assert nonzero <= result["max_params"]
+    if level_ceiling_structural:
+        assert total == nonzero <= result["max_params"]  # a smaller dense network, not a masked one
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_on_a_dqn_teacher(method, cartpole_spec, cartpole_teacher, tmp_path):
+    spec = {**cartpole_spec, "budget": {**cartpole_spec["budget"],
+                                        "smoke": {"env_steps": 3000, "teacher_queries": 3000, "gradient_updates": 700}}}
+    result = run(method, spec, cartpole_teacher, tmp_path / method, level=0.25)
+    check(result, tmp_path / method, method != "pops_ipp")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_on_a_continuous_sac_teacher(method, pendulum_teacher, tmp_path):
+    result = run(method, pendulum_spec(), pendulum_teacher, tmp_path / method, level=0.5)
+    check(result, tmp_path / method, method != "pops_ipp")
+
+
+@pytest.mark.parametrize("method", [*METHODS, "magnitude", "distill"])
+def test_on_a_tiny_cnn_teacher(method, cnn_teacher, tmp_path):
+    result = run(method, blink_spec(), cnn_teacher, tmp_path / method, level=0.3)
+    check(result, tmp_path / method, method in ("pops", "pops_shrink_once", "distill"))
+    policy = Policy.load(tmp_path / method / "policy")
+    assert isinstance(policy.net[0], nn.Conv2d)
+
+
+def test_thresholds_are_relative_to_the_teachers_return():
+    hp = {"objective_fraction": 0.95, "lower_bound_fraction": 0.5}
+    assert Thresholds.relative_to(200.0, hp) == Thresholds(190.0, 100.0)  # the paper's CartPole-v0 scale
+    assert Thresholds.relative_to(-80.0, hp) == Thresholds(-84.0, -120.0)  # negative returns: worse is lower
+
+
+def test_ceiling_sparsity_fits_the_ceiling_after_per_layer_rounding(cartpole_teacher):
+    from policypress.pruning import layerwise_magnitude_masks
+
+    teacher = Policy.load(cartpole_teacher / "policy")
+    for max_params in (100, 128, 500, 1000):
+        teacher.masks = layerwise_magnitude_masks(teacher, ceiling_sparsity(teacher, max_params))
+        assert max_params - 5 <= params(teacher)[1] <= max_params
+        teacher.masks = {}
