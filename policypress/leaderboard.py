@@ -110,11 +110,13 @@ def method_docs(names: list[str], method_dirs: list[str]) -> list[dict]:
     docs = []
     for name in names:
         try:
-            info = load_method(name, method_dirs).info
+            method = load_method(name, method_dirs)
+            info = method.info
             docs.append({"name": name, "summary": info.summary, "citation": info.citation,
+                         "description": method.description,
                          "deviations": info.deviations, "hyperparameters": info.hyperparameters})
         except Exception as err:  # a broken plugin is reported on the page, not fatal to it
-            docs.append({"name": name, "summary": f"could not be loaded: {err}", "citation": "",
+            docs.append({"name": name, "summary": f"could not be loaded: {err}", "citation": "", "description": "",
                          "deviations": "", "hyperparameters": {}})
     return docs
 

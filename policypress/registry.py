@@ -64,6 +64,12 @@ class Method:
     compress: Callable
     source: str  # the file or entry point it came from
 
+    @property
+    def description(self) -> str:
+        """The plugin module's docstring: the algorithm, the hyperparameters, the deviations."""
+        module = sys.modules.get(getattr(self.compress, "__module__", ""), None)
+        return (getattr(module, "__doc__", None) or self.info.summary).strip()
+
     def fingerprint(self) -> str:
         """sha256 of the plugin's file (or of its module's file, for an entry point)."""
         module = sys.modules.get(getattr(self.compress, "__module__", ""), None)
