@@ -81,3 +81,30 @@ def test_ceiling_sparsity_fits_the_ceiling_after_per_layer_rounding(cartpole_tea
         teacher.masks = layerwise_magnitude_masks(teacher, ceiling_sparsity(teacher, max_params))
         assert max_params - 5 <= params(teacher)[1] <= max_params
         teacher.masks = {}
+
+
+def test_ipp_holds_the_sparsity_while_the_score_is_below_the_lower_bound(cartpole_spec, cartpole_teacher, tmp_path):
+    from policypress.budget import Budget, Meter
+    from policypress.harness import build_task
+    from policypress.pops import POPS_HYPERPARAMETERS, Phase, PoPS
+
+    teacher = Policy.load(cartpole_teacher / "policy")
+    hp = {**POPS_HYPERPARAMETERS, "eval_every": 10, "mask_every": 1, "patience": 100}
+    meter = Meter(Budget(env_steps=5000, teacher_queries=5000, gradient_updates=1000))
+    pops = PoPS(build_task(teacher, cartpole_spec, meter, 0.1, 0, hp, tmp_path))
+    scores = iter([100.0, 100.0, 10.0, 10.0, 10.0, 100.0, 100.0, 100.0, 100.0, 100.0])
+    seen = []
+
+    def evaluate(student, _env_steps):
+        masks = student.masks.values()
+        seen.append(1 - sum(int(m.sum()) for m in masks) / sum(m.numel() for m in masks))
+        return next(scores)
+
+    pops.evaluate = evaluate
+    pops.thresholds = Thresholds(objective=90.0, lower_bound=50.0)
+    pops.ipp(teacher.clone(), Phase(env_steps=1000, queries=1000, updates=100), final_sparsity=0.9)
+    assert len(seen) == 10
+    rising = [b - a for a, b in zip(seen, seen[1:], strict=False)]
+    assert all(step > 0 for step in rising[:2])  # the ramp advances
+    assert rising[3] == rising[4] == 0  # paused after the 3rd evaluation (score 10 < 50) until it recovers
+    assert rising[5] > 0  # resumed after the 6th evaluation (score 100)
