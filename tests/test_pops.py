@@ -108,3 +108,27 @@ def test_ipp_holds_the_sparsity_while_the_score_is_below_the_lower_bound(cartpol
     assert all(step > 0 for step in rising[:2])  # the ramp advances
     assert rising[3] == rising[4] == 0  # paused after the 3rd evaluation (score 10 < 50) until it recovers
     assert rising[5] > 0  # resumed after the 6th evaluation (score 100)
+
+
+@pytest.fixture(scope="module")
+def ppo_teacher(tmp_path_factory):
+    """A PPO teacher: the policy's logits, distilled at temperature 1."""
+    from stable_baselines3 import PPO
+
+    from policypress.teachers import to_policy
+
+    model = PPO("MlpPolicy", "CartPole-v1", seed=0, n_steps=128, batch_size=64, n_epochs=2, device="cpu",
+                policy_kwargs={"net_arch": [32, 32]}).learn(256)
+    out = tmp_path_factory.mktemp("ppo_teacher")
+    policy = to_policy(model)
+    assert policy.output == "logits"
+    policy.save(out / "policy")
+    return out
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_on_a_ppo_teacher(method, cartpole_spec, ppo_teacher, tmp_path):
+    spec = {**cartpole_spec, "budget": {**cartpole_spec["budget"],
+                                        "smoke": {"env_steps": 2000, "teacher_queries": 2000, "gradient_updates": 300}}}
+    result = run(method, spec, ppo_teacher, tmp_path / method, level=0.3)
+    check(result, tmp_path / method, method != "pops_ipp")
