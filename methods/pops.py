@@ -25,6 +25,13 @@ Deviations from the paper, and why:
 - If the converged network is still above the level's ceiling, it is shrunk uniformly to it.
 - The same optimizer settings (RMSProp, lr 1e-3) serve every phase; the authors' learning rate
   depended on the size class.
+
+Measured limitation: under the quick profile's budget (10k-20k updates, 20k-50k env steps), an
+IPP phase gets 1/7 of it, the ramp reaches 80-99% sparsity within ~1-2k updates, and only one
+or two 2-episode evaluations fit; in 7 of 9 env x seed runs the first IPP found no model at
+the objective, so the result came from the final uniform shrink to the ceiling plus
+distillation. The authors ramped over 5e5 steps with 25-episode evaluations; the full
+profile's budget is 10x the quick one.
 """
 
 from policypress.pops import POPS_HYPERPARAMETERS, run_pops
