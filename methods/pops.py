@@ -23,8 +23,16 @@ Deviations from the paper, and why:
 - A width that the rule sets below `min_width` is clamped to it (authors: reset to 3 or 4
   and the neighbours recomputed).
 - If the converged network is still above the level's ceiling, it is shrunk uniformly to it.
-- The same optimizer settings (RMSProp, lr 1e-3) serve every phase; the authors' learning rate
-  depended on the size class.
+- The same optimizer settings (RMSProp, lr 1e-3, batch 64) serve every phase; the authors'
+  learning rate depended on the size class and their batch was 128 (CartPole), 512 (LunarLander)
+  or 256 (Pong).
+- The 99% per-layer target applies to every layer, CNNs included (the authors' Pong config used
+  per-layer targets {0.1, 0.1, 0.6, 0.999, 0.1}); one `min_width` replaces the authors' CNN
+  minimums (2/4/16 with kernel shrinking); a layer always keeps at least one weight.
+- The teacher's outputs are matched by KL at τ = 0.01 for Q-values (as the authors), τ = 1 for
+  PPO/A2C logits (the authors' A2C actor used 0.01 on its logits) and MSE for continuous actions.
+- Each phase fills a fresh buffer with the teacher's play (the authors kept one 100k buffer);
+  the first collection runs until one teacher episode ends, to measure the teacher's return.
 
 Measured limitation: under the quick profile's budget (10k-20k updates, 20k-50k env steps), an
 IPP phase gets 1/7 of it, the ramp reaches 80-99% sparsity within ~1-2k updates, and only one

@@ -3,7 +3,8 @@
 One PoPS iteration:
 1. IPP, iterative policy pruning: the frozen teacher plays and labels its states; the student
    is distilled on them (KL at τ = 0.01 on Q-values) while layer-wise magnitude masks follow
-   the Zhu-Gupta ramp towards `final_sparsity`. Every `eval_every` updates the student plays
+   the Zhu-Gupta ramp towards `final_sparsity`. Up to `evaluations` times per phase, evenly
+   spaced over its updates and as many as its env steps pay for, the student plays
    `eval_episodes` episodes: a score below the lower bound pauses the ramp until it recovers;
    the sparsest student scoring at least the objective is the best sparse model. IPP stops
    when the score stays below the bound, or the sparsity stays unchanged, for `patience`
@@ -51,7 +52,7 @@ POPS_HYPERPARAMETERS = {
     "final_sparsity": 0.99,  # per layer, as in the authors' CartPole and LunarLander configs
     "ramp_fraction": 0.8,  # the ramp ends after this share of an IPP phase's updates
     "mask_every": 10,  # updates between mask updates (the authors' CartPole/LunarLander value)
-    "eval_every": 500,  # updates between evaluations
+    "evaluations": 10,  # per phase at most, evenly spaced; fewer when the phase's env steps cannot pay
     "eval_episodes": 2,
     "patience": 5,
     "iterations": 3,
@@ -86,16 +87,22 @@ class Evaluator:
     def affordable(self, env_step_limit: int) -> bool:
         return self.episodes * self.max_steps <= min(env_step_limit, self.task.remaining("env_steps"))
 
+    def interval(self, env_steps: int, updates: int) -> int | None:
+        """Updates between evaluations: as many as `env_steps` pay for, at most `count`."""
+        count = min(self.task.hyperparameters["evaluations"], env_steps // (self.episodes * self.max_steps))
+        return max(1, updates // count) if count > 0 and updates > 0 else None
+
     @torch.no_grad()
     def score(self, policy: Policy) -> float:
         returns = []
         for _ in range(self.episodes):
             obs, _ = self.env.reset(seed=int(self.task.rng.integers(SEED_RANGE)))
-            total, done = 0.0, False
+            total, done, steps = 0.0, False, 0
             while not done:
                 obs, reward, terminated, truncated, _ = self.env.step(policy.act(obs))
                 total += float(reward)
-                done = terminated or truncated
+                steps += 1
+                done = terminated or truncated or steps >= self.max_steps
             returns.append(total)
         return float(np.mean(returns))
 
@@ -155,6 +162,10 @@ class PoPS:
         (the unpruned student if none did)."""
         env_limit = self.task.remaining("env_steps") - phase.env_steps
         buffer = self.teacher_data(phase)
+        interval = self.evaluator.interval(self.task.remaining("env_steps") - env_limit, phase.updates)
+        if interval is None or len(buffer) == 0:
+            self.task.log.warning("IPP skipped: its share of the budget pays for no evaluation or no teacher data")
+            return student
         optimizer = self.task.make_optimizer(student.parameters(), self.config.optimizer, lr=self.config.learning_rate)
         gate = GatedStep(self.thresholds.lower_bound)
         ramp_end = max(1, int(phase.updates * self.hp["ramp_fraction"]))
@@ -167,7 +178,7 @@ class PoPS:
                 student.apply_masks()
             self.train(student, buffer, optimizer)
             gate.advance()
-            if (update + 1) % self.hp["eval_every"]:
+            if (update + 1) % interval:
                 continue
             score = self.evaluate(student, self.task.remaining("env_steps") - env_limit)
             if score is None:
@@ -188,12 +199,15 @@ class PoPS:
         """Re-distil a dense network; stop early after `patience` evaluations at the objective."""
         env_limit = self.task.remaining("env_steps") - phase.env_steps
         buffer = self.teacher_data(phase)
+        if len(buffer) == 0:
+            return student
+        interval = self.evaluator.interval(self.task.remaining("env_steps") - env_limit, phase.updates)
         optimizer = self.task.make_optimizer(student.parameters(), self.config.optimizer, lr=self.config.learning_rate)
         successes = 0
         student.train()
         for update in range(phase.updates):
             self.train(student, buffer, optimizer)
-            if (update + 1) % self.hp["eval_every"] == 0:
+            if interval and (update + 1) % interval == 0:
                 score = self.evaluate(student, self.task.remaining("env_steps") - env_limit)
                 successes += score is not None and score >= self.thresholds.objective
                 if successes >= self.hp["patience"]:
@@ -209,7 +223,7 @@ class PoPS:
 
     def fit_to_ceiling(self, policy: Policy) -> Policy:
         """The result must fit the level's ceiling; the budget left fine-tunes it."""
-        if params(policy)[1] > self.task.max_params:
+        if params(policy)[0] > self.task.max_params:  # the result is dense: its total must fit
             self.task.log.info("above the ceiling: shrinking uniformly to %d parameters", self.task.max_params)
             policy = uniformly_shrunk(policy, self.task.max_params)
         return distill(self.task, policy, self.config)
@@ -247,6 +261,8 @@ def run_ipp_only(task: Task) -> Policy:
     pops = PoPS(task)
     student = task.teacher.clone()
     target = ceiling_sparsity(student, task.max_params)
+    if target >= 1.0:
+        raise ValueError(f"the biases alone exceed the ceiling of {task.max_params} parameters")
     pruned = pops.ipp(student, Phase.share(task, 0.5), target)
     if params(pruned)[1] > task.max_params:  # the sparsest model that met the objective is above the ceiling
         pruned.masks = layerwise_magnitude_masks(pruned, target)

@@ -57,7 +57,7 @@ def layerwise_magnitude_masks(policy: Policy, sparsity: float | dict[str, float]
     for name, layer in weight_layers(policy).items():
         target = sparsity[name] if isinstance(sparsity, dict) else sparsity
         weight = layer.weight * policy.masks[name] if name in policy.masks else layer.weight
-        pruned = int(round(target * weight.numel()))
+        pruned = min(int(round(target * weight.numel())), weight.numel() - 1)  # a layer never dies entirely
         mask = torch.ones_like(weight, dtype=torch.bool)
         if pruned > 0:
             order = torch.argsort(weight.abs().flatten(), stable=True)  # ties: the lower index goes first

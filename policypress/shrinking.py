@@ -19,8 +19,9 @@ Generalised here (the reference's description) to any depth and to CNNs:
 - CNN: each conv's out-channels c_k = P'_k / (k_h k_w c_in) with the new c_in, conv channels
   being the unit; the fully connected part by the MLP rule with its fan-in d = c_last·h·w
   recomputed; then the last conv is reduced until the first FC layer's fan-in fits P'.
-- Widths are truncated to integers and clamped to at least `min_width` (the code resets a
-  width below 1 to 3 or 4 and recomputes its neighbours; the clamp is the simpler form), then
+- Widths are truncated to integers, clamped to at least `min_width` (the code resets a width
+  below 1 to 3 or 4 and recomputes its neighbours; the clamp is the simpler form) and to at
+  most the old width (no layer grows), then
   the code's decrement loop keeps the result no larger than the previous network.
 """
 
@@ -77,7 +78,8 @@ def shrunk_widths(policy: Policy, kept: list[float], previous_size: int, min_wid
     d = math.prod(shape)
     if fc_old:
         widths += mlp_widths(d, layers[-1].out_features, fc_old, fc_kept)
-    result = [max(min_width, int(w)) for w in widths]
+    old = hidden_widths(policy)
+    result = [min(old_width, max(min_width, int(w))) for w, old_width in zip(widths, old, strict=True)]  # never wider
     if convs and fc_old:  # reduce the last conv until the first FC layer's fan-in fits its kept count
         positions = shape[1] * shape[2]
         while result[len(convs) - 1] > min_width and \

@@ -8,7 +8,7 @@ from torch import nn
 import tests.blink_env  # noqa: F401  (registers PolicyPressTest/Blink-v0)
 from policypress.metrics import params
 from policypress.policy import ActionHead, Policy, Preprocess
-from policypress.pops import Thresholds, ceiling_sparsity
+from policypress.pops import Evaluator, PoPS, Thresholds, ceiling_sparsity
 from tests.conftest import pendulum_spec
 from tests.test_harness import run
 
@@ -83,13 +83,15 @@ def test_ceiling_sparsity_fits_the_ceiling_after_per_layer_rounding(cartpole_tea
         teacher.masks = {}
 
 
-def test_ipp_holds_the_sparsity_while_the_score_is_below_the_lower_bound(cartpole_spec, cartpole_teacher, tmp_path):
+def test_ipp_holds_the_sparsity_while_the_score_is_below_the_lower_bound(cartpole_spec, cartpole_teacher, tmp_path,
+                                                                         monkeypatch):
     from policypress.budget import Budget, Meter
     from policypress.harness import build_task
     from policypress.pops import POPS_HYPERPARAMETERS, Phase, PoPS
 
     teacher = Policy.load(cartpole_teacher / "policy")
-    hp = {**POPS_HYPERPARAMETERS, "eval_every": 10, "mask_every": 1, "patience": 100}
+    hp = {**POPS_HYPERPARAMETERS, "mask_every": 1, "patience": 100}
+    monkeypatch.setattr(Evaluator, "interval", lambda self, env_steps, updates: 10)
     meter = Meter(Budget(env_steps=5000, teacher_queries=5000, gradient_updates=1000))
     pops = PoPS(build_task(teacher, cartpole_spec, meter, 0.1, 0, hp, tmp_path))
     scores = iter([100.0, 100.0, 10.0, 10.0, 10.0, 100.0, 100.0, 100.0, 100.0, 100.0])
@@ -132,3 +134,35 @@ def test_on_a_ppo_teacher(method, cartpole_spec, ppo_teacher, tmp_path):
                                         "smoke": {"env_steps": 2000, "teacher_queries": 2000, "gradient_updates": 300}}}
     result = run(method, spec, ppo_teacher, tmp_path / method, level=0.3)
     check(result, tmp_path / method, method != "pops_ipp")
+
+
+def test_pops_iterates_prune_shrink_redistil_while_students_meet_the_objective(cartpole_spec, cartpole_teacher,
+                                                                                tmp_path, monkeypatch):
+    """The main path: every evaluation meets the objective, so each IPP finds a sparse model,
+    the network shrinks, is re-distilled, and the next iteration starts from it."""
+    from policypress.architecture import hidden_widths
+
+    monkeypatch.setattr(PoPS, "evaluate", lambda self, student, env_steps: 1e9)
+    monkeypatch.setattr(Evaluator, "interval", lambda self, env_steps, updates: max(1, updates // 5))
+    shrinks, fits = [], []
+    shrink, fit = PoPS.shrink, PoPS.fit
+
+    def recording_shrink(self, current, best, max_size):
+        result = shrink(self, current, best, max_size)
+        shrinks.append((hidden_widths(current), hidden_widths(result)))
+        return result
+
+    def recording_fit(self, student, phase):
+        fits.append(hidden_widths(student))
+        return fit(self, student, phase)
+
+    monkeypatch.setattr(PoPS, "shrink", recording_shrink)
+    monkeypatch.setattr(PoPS, "fit", recording_fit)
+    spec = {**cartpole_spec, "budget": {**cartpole_spec["budget"],
+                                        "smoke": {"env_steps": 4000, "teacher_queries": 4000, "gradient_updates": 700}}}
+    result = run("pops", spec, cartpole_teacher, tmp_path / "pops", level=0.5)
+    check(result, tmp_path / "pops", True)
+    assert len(shrinks) >= 2 and fits
+    before, after = shrinks[0]
+    assert before == [32, 32] and all(a < b for a, b in zip(after, before, strict=True))
+    assert shrinks[1][0] == after  # the second iteration prunes the re-distilled network

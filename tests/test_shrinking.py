@@ -44,6 +44,11 @@ def test_kept_counts_follow_the_redundancy_of_the_best_sparse_model():
     sparse = Policy(teacher.preprocess, teacher.net, teacher.head, teacher.output, masks)
     initial = {name: teacher.net.get_parameter(name).numel() for name in names}
     assert kept_counts(sparse, initial) == pytest.approx([float(m.sum()) for m in masks.values()])
+    # From the second iteration on, the current network may already hold zeros: the redundancy is
+    # relative to its own initial nonzeros, and P'_i = P_i (1 - r_i) scales the full tensor size.
+    halved = {name: count // 2 for name, count in initial.items()}
+    expected = [teacher.net.get_parameter(n).numel() * float(masks[n].sum()) / halved[n] for n in names]
+    assert kept_counts(sparse, halved) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -83,3 +88,10 @@ def test_last_conv_is_reduced_until_the_fc_fan_in_fits():
     kept = [32.0, 200.0, 20.0]  # conv keeps all 8 channels, but FC1 keeps only 200 of 1280 weights
     widths = shrunk_widths(cnn, kept, previous_size=spec_param_count(cnn.spec()), min_width=1)
     assert widths[0] * 16 * widths[1] <= 200
+
+
+def test_no_layer_grows_even_when_a_kept_count_would_allow_it():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 2))
+    policy = Policy(Preprocess((4,)), net, ActionHead("argmax", 2), "q_values")
+    kept = [4 * 32 * 0.1, 32 * 32 * 8.0, 32 * 2 * 0.1]  # the middle count alone would ask for wider layers
+    assert all(new <= 32 for new in shrunk_widths(policy, kept, previous_size=10**6, min_width=1))
