@@ -35,9 +35,9 @@ Deviations from the paper, and why:
   the first collection runs until one teacher episode ends, to measure the teacher's return.
 
 Measured limitation: under the quick profile's budget (10k-20k updates, 20k-50k env steps), an
-IPP phase gets 1/7 of it, the ramp reaches 80-99% sparsity within ~1-2k updates, and only one
-or two 2-episode evaluations fit; in 7 of 9 env x seed runs the first IPP found no model at
-the objective, so the result came from the final uniform shrink to the ceiling plus
+IPP phase gets 1/7 of it and its env steps pay for one or two 2-episode evaluations; the ramp
+reaches 99% sparsity within the phase, and in 8 of 9 env x seed runs the first IPP found no
+model at the objective, so the result came from the final uniform shrink to the ceiling plus
 distillation. The authors ramped over 5e5 steps with 25-episode evaluations; the full
 profile's budget is 10x the quick one.
 """
