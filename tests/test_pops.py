@@ -35,6 +35,12 @@ def cnn_teacher(tmp_path_factory):
     return out
 
 
+def with_smoke_budget(spec: dict, states: int, updates: int) -> dict:
+    """`spec` with a smoke budget of `states` env steps and teacher queries, and `updates` updates."""
+    budget = {"env_steps": states, "teacher_queries": states, "gradient_updates": updates}
+    return {**spec, "budget": {**spec["budget"], "smoke": budget}}
+
+
 def check(result, out, level_ceiling_structural: bool):
     assert result["status"] == "valid", result["reason"]
     assert all(result["budget"]["used"][k] <= v for k, v in result["budget"]["limit"].items())
@@ -47,8 +53,7 @@ def check(result, out, level_ceiling_structural: bool):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_on_a_dqn_teacher(method, cartpole_spec, cartpole_teacher, tmp_path):
-    spec = {**cartpole_spec, "budget": {**cartpole_spec["budget"],
-                                        "smoke": {"env_steps": 3000, "teacher_queries": 3000, "gradient_updates": 700}}}
+    spec = with_smoke_budget(cartpole_spec, 3000, 700)
     result = run(method, spec, cartpole_teacher, tmp_path / method, level=0.25)
     check(result, tmp_path / method, method != "pops_ipp")
 
@@ -130,8 +135,7 @@ def ppo_teacher(tmp_path_factory):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_on_a_ppo_teacher(method, cartpole_spec, ppo_teacher, tmp_path):
-    spec = {**cartpole_spec, "budget": {**cartpole_spec["budget"],
-                                        "smoke": {"env_steps": 2000, "teacher_queries": 2000, "gradient_updates": 300}}}
+    spec = with_smoke_budget(cartpole_spec, 2000, 300)
     result = run(method, spec, ppo_teacher, tmp_path / method, level=0.3)
     check(result, tmp_path / method, method != "pops_ipp")
 
@@ -158,8 +162,7 @@ def test_pops_iterates_prune_shrink_redistil_while_students_meet_the_objective(c
 
     monkeypatch.setattr(PoPS, "shrink", recording_shrink)
     monkeypatch.setattr(PoPS, "fit", recording_fit)
-    spec = {**cartpole_spec, "budget": {**cartpole_spec["budget"],
-                                        "smoke": {"env_steps": 4000, "teacher_queries": 4000, "gradient_updates": 700}}}
+    spec = with_smoke_budget(cartpole_spec, 4000, 700)
     result = run("pops", spec, cartpole_teacher, tmp_path / "pops", level=0.5)
     check(result, tmp_path / "pops", True)
     assert len(shrinks) >= 2 and fits
