@@ -26,6 +26,11 @@ def hidden_widths(policy: Policy) -> list[int]:
     return [layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels for layer in layers]
 
 
+def hidden_layers(policy: Policy) -> dict[int, int]:
+    """{index in `policy.net`: width} of the weighted layers whose units may be removed (all but the output)."""
+    return dict(zip(weighted_layers(policy)[:-1], hidden_widths(policy), strict=True))
+
+
 def resized_spec(policy: Policy, widths: list[int]) -> dict:
     """The spec of `policy` with the given hidden widths and every fan-in recomputed."""
     spec = policy.spec()

@@ -10,6 +10,7 @@ updates sample from.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -86,6 +87,11 @@ class LabelledStates:
         index = rng.integers(0, self.size, size=batch_size)
         return torch.as_tensor(self.obs[index]), self.labels[index]
 
+    def latest(self, count: int) -> torch.Tensor:
+        """The observations of the last `count` states added (fewer if the buffer holds fewer)."""
+        index = (self.next - 1 - np.arange(min(count, self.size))) % self.capacity
+        return torch.as_tensor(self.obs[index])
+
 
 class Collector:
     """Plays the counted env with a teacher/student mix and labels each state with the oracle."""
@@ -115,10 +121,15 @@ class Collector:
         return finished
 
 
-def distill(task: Task, student: Policy, config: DistillConfig) -> Policy:
+def distill(task: Task, student: Policy, config: DistillConfig, buffer: LabelledStates | None = None,
+            regularizer: Callable[[Policy, torch.Tensor], torch.Tensor] | None = None,
+            after_update: Callable[[int, int], None] | None = None) -> Policy:
     """Train `student` to match the teacher within `config.budget_fraction` of the remaining budget.
 
-    Masked weights stay zero: the masks are re-applied after every update.
+    Masked weights stay zero: the masks are re-applied after every update. Optional hooks for
+    methods that prune while distilling: `buffer` keeps the labelled states across calls,
+    `regularizer(student, obs)` is added to each minibatch's loss, and
+    `after_update(update, updates)` runs after each update (1-based) of the `updates` planned.
     """
     fraction = config.budget_fraction
     states = int(min(task.remaining("env_steps"), task.remaining("teacher_queries")) * fraction)
@@ -128,9 +139,10 @@ def distill(task: Task, student: Policy, config: DistillConfig) -> Policy:
         task.log.warning("no budget left to distill: returning the student unchanged")
         return student
     optimizer = task.make_optimizer(student.parameters(), config.optimizer, lr=config.learning_rate)
-    buffer = LabelledStates(config.buffer_size)
+    buffer = LabelledStates(config.buffer_size) if buffer is None else buffer
     collector = Collector(task)
     student.train()
+    done = 0
     for round_index in range(rounds):
         # Split states and updates evenly; the first rounds take the remainders.
         collector.collect(student, states // rounds + (round_index < states % rounds), 0.5**round_index, buffer)
@@ -138,11 +150,16 @@ def distill(task: Task, student: Policy, config: DistillConfig) -> Policy:
         for _ in range(updates // rounds + (round_index < updates % rounds)):
             obs, labels = buffer.sample(config.batch_size, task.rng)
             loss = distillation_loss(student(obs), labels, student.output, config.temperature)
+            if regularizer is not None:
+                loss = loss + regularizer(student, obs)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             student.apply_masks()
             losses.append(loss.item())
+            done += 1
+            if after_update is not None:
+                after_update(done, updates)
         task.log.info("distill round %d/%d: %d states, loss %.5f", round_index + 1, rounds, len(buffer),
                       float(np.mean(losses)) if losses else float("nan"))
     student.eval()

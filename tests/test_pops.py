@@ -2,53 +2,15 @@
 DQN (MLP), SAC (continuous) and a tiny CNN teacher."""
 
 import pytest
-import torch
 from torch import nn
 
-import tests.blink_env  # noqa: F401  (registers PolicyPressTest/Blink-v0)
 from policypress.metrics import params
-from policypress.policy import ActionHead, Policy, Preprocess
+from policypress.policy import Policy
 from policypress.pops import Evaluator, PoPS, Thresholds, ceiling_sparsity
-from tests.conftest import pendulum_spec
+from tests.conftest import blink_spec, check, pendulum_spec, with_smoke_budget
 from tests.test_harness import run
 
 METHODS = ["pops", "pops_ipp", "pops_shrink_once"]
-
-
-def blink_spec() -> dict:
-    budget = {"env_steps": 1500, "teacher_queries": 1500, "gradient_updates": 150}
-    return {"name": "blink", "gym_id": "PolicyPressTest/Blink-v0", "family": "atari",
-            "teacher": {"algo": "dqn", "policy": "CnnPolicy", "timesteps": {"smoke": 1, "quick": 1, "full": 1},
-                        "hyperparameters": {}},
-            "evaluation": {"episodes": {"smoke": 2, "quick": 2, "full": 2}, "seed_offset": 1_000_000},
-            "budget": {"smoke": budget, "quick": budget, "full": budget}}
-
-
-@pytest.fixture(scope="module")
-def cnn_teacher(tmp_path_factory):
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 2, stride=2), nn.ReLU(), nn.Flatten(),
-                        nn.Linear(72, 32), nn.ReLU(), nn.Linear(32, 2))
-    teacher = Policy(Preprocess((1, 8, 8), scale=1 / 255), net, ActionHead("argmax", 2), "q_values")
-    out = tmp_path_factory.mktemp("cnn_teacher")
-    teacher.save(out / "policy")
-    return out
-
-
-def with_smoke_budget(spec: dict, states: int, updates: int) -> dict:
-    """`spec` with a smoke budget of `states` env steps and teacher queries, and `updates` updates."""
-    budget = {"env_steps": states, "teacher_queries": states, "gradient_updates": updates}
-    return {**spec, "budget": {**spec["budget"], "smoke": budget}}
-
-
-def check(result, out, level_ceiling_structural: bool):
-    assert result["status"] == "valid", result["reason"]
-    assert all(result["budget"]["used"][k] <= v for k, v in result["budget"]["limit"].items())
-    policy = Policy.load(out / "policy")
-    total, nonzero = params(policy)
-    assert nonzero <= result["max_params"]
-    if level_ceiling_structural:
-        assert total == nonzero <= result["max_params"]  # a smaller dense network, not a masked one
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -115,22 +77,6 @@ def test_ipp_holds_the_sparsity_while_the_score_is_below_the_lower_bound(cartpol
     assert all(step > 0 for step in rising[:2])  # the ramp advances
     assert rising[3] == rising[4] == 0  # paused after the 3rd evaluation (score 10 < 50) until it recovers
     assert rising[5] > 0  # resumed after the 6th evaluation (score 100)
-
-
-@pytest.fixture(scope="module")
-def ppo_teacher(tmp_path_factory):
-    """A PPO teacher: the policy's logits, distilled at temperature 1."""
-    from stable_baselines3 import PPO
-
-    from policypress.teachers import to_policy
-
-    model = PPO("MlpPolicy", "CartPole-v1", seed=0, n_steps=128, batch_size=64, n_epochs=2, device="cpu",
-                policy_kwargs={"net_arch": [32, 32]}).learn(256)
-    out = tmp_path_factory.mktemp("ppo_teacher")
-    policy = to_policy(model)
-    assert policy.output == "logits"
-    policy.save(out / "policy")
-    return out
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -1,0 +1,29 @@
+"""random_structured: the control for structured pruning criteria.
+
+The same rounds, sizes, slicing and distillation as `lrp_prune` (policypress/structured.py),
+but the units removed each round are drawn uniformly at random. What `lrp_prune` (or any
+structured criterion) gains over this row is what its criterion is worth.
+"""
+
+import torch
+
+from policypress.architecture import hidden_layers
+from policypress.policy import Policy
+from policypress.registry import MethodInfo
+from policypress.structured import STRUCTURED_HYPERPARAMETERS, prune_iteratively
+from policypress.task import Task
+
+INFO = MethodInfo(
+    name="random_structured",
+    summary="Random neurons/filters removed to the level in rounds, each followed by distillation (a control).",
+    citation="Control for structured pruning criteria, as in Blalock, Gonzalez Ortiz, Frankle, Guttag. "
+             "What is the State of Neural Network Pruning? MLSys 2020.",
+    hyperparameters=dict(STRUCTURED_HYPERPARAMETERS),
+)
+
+
+def compress(task: Task) -> Policy:
+    def random_scores(policy: Policy, _obs: torch.Tensor) -> dict[int, torch.Tensor]:
+        return {index: torch.as_tensor(task.rng.random(width)) for index, width in hidden_layers(policy).items()}
+
+    return prune_iteratively(task, random_scores)
