@@ -133,8 +133,9 @@ class DynamicGroupPruning:
             keep[index] &= self.alive[index] & (relative[index] >= self.hp["norm_floor"] * progress)
             if not keep[index].any():  # a layer keeps its strongest unit
                 keep[index][relative[index].argmax()] = True
+        if any((keep[index] != self.alive[index]).any() for index in keep):
+            self.task.log.info("threshold at %.2f of its schedule: widths %s (target %d parameters)", progress,
+                               [int(k.sum()) for k in keep.values()], target)
         self.alive = keep
         self.student.masks = neuron_masks(self.student, keep)
         self.student.apply_masks()
-        self.task.log.info("threshold at %.2f of its schedule: widths %s (target %d parameters)", progress,
-                           [int(k.sum()) for k in keep.values()], target)

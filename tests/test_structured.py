@@ -158,6 +158,9 @@ def test_group_sparse_masks_only_switch_off_and_end_at_the_ceiling():
     final = sliced(student, pruning.alive)
     assert list(hidden_layers(final).values()) == [int(k.sum()) for k in pruning.alive.values()]
     assert params(final)[0] <= ceiling
+    x = torch.randn(64, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(final(x), student(x), rtol=1e-5, atol=1e-6)
 
 
 def test_group_sparse_penalty_pushes_unimportant_groups_down():
