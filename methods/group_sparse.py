@@ -48,5 +48,6 @@ def compress(task: Task) -> Policy:
     pruning = DynamicGroupPruning(task, student)
     config = DistillConfig.from_hyperparameters(task.hyperparameters, student.output)
     distill(task, student, config, regularizer=pruning.regularizer, after_update=pruning.after_update)
-    pruning.prune(1.0)  # a budget too small to reach the schedule's end still ends at the ceiling
+    if pruning.progress < 1.0:  # a budget too small to reach the schedule's end still ends at the ceiling
+        pruning.prune(1.0)
     return sliced(student, pruning.alive)

@@ -1,7 +1,8 @@
 """random_structured: the control for structured pruning criteria.
 
 The same rounds, sizes, slicing and distillation as `lrp_prune` (policypress/structured.py),
-but the units removed each round are drawn uniformly at random. What `lrp_prune` (or any
+but the units removed each round are drawn at random (uniform scores scaled by 1/width, as
+LRP's scores are normalised per layer, so both spread removals over the layers alike). What `lrp_prune` (or any
 structured criterion) gains over this row is what its criterion is worth.
 """
 
@@ -24,6 +25,9 @@ INFO = MethodInfo(
 
 def compress(task: Task) -> Policy:
     def random_scores(policy: Policy, _obs: torch.Tensor) -> dict[int, torch.Tensor]:
-        return {index: torch.as_tensor(task.rng.random(width)) for index, width in hidden_layers(policy).items()}
+        # Scaled by 1/width, as LRP's scores are normalised per layer: removals spread over the
+        # layers alike, and only which units of a layer go is random.
+        widths = hidden_layers(policy)
+        return {index: torch.as_tensor(task.rng.random(width) / width) for index, width in widths.items()}
 
     return prune_iteratively(task, random_scores)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import nn
 
 from policypress.metrics import conv_output_shape
@@ -29,6 +30,16 @@ def hidden_widths(policy: Policy) -> list[int]:
 def hidden_layers(policy: Policy) -> dict[int, int]:
     """{index in `policy.net`: width} of the weighted layers whose units may be removed (all but the output)."""
     return dict(zip(weighted_layers(policy)[:-1], hidden_widths(policy), strict=True))
+
+
+@torch.no_grad()
+def layer_outputs(net: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
+    """The output of every layer of `net` on `x`, in order."""
+    outputs = []
+    for layer in net:
+        x = layer(x)
+        outputs.append(x)
+    return outputs
 
 
 def resized_spec(policy: Policy, widths: list[int]) -> dict:

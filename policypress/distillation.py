@@ -87,10 +87,9 @@ class LabelledStates:
         index = rng.integers(0, self.size, size=batch_size)
         return torch.as_tensor(self.obs[index]), self.labels[index]
 
-    def latest(self, count: int) -> torch.Tensor:
-        """The observations of the last `count` states added (fewer if the buffer holds fewer)."""
-        index = (self.next - 1 - np.arange(min(count, self.size))) % self.capacity
-        return torch.as_tensor(self.obs[index])
+    def observations(self) -> torch.Tensor:
+        """Every stored observation."""
+        return torch.as_tensor(self.obs[:self.size])
 
 
 class Collector:
@@ -134,12 +133,12 @@ def distill(task: Task, student: Policy, config: DistillConfig, buffer: Labelled
     fraction = config.budget_fraction
     states = int(min(task.remaining("env_steps"), task.remaining("teacher_queries")) * fraction)
     updates = int(task.remaining("gradient_updates") * fraction)
-    rounds = max(1, min(config.rounds, states, updates))
-    if states == 0 or updates == 0:
+    rounds = max(1, min(config.rounds, max(states, 1), updates))
+    buffer = LabelledStates(config.buffer_size) if buffer is None else buffer
+    if updates == 0 or (states == 0 and len(buffer) == 0):
         task.log.warning("no budget left to distill: returning the student unchanged")
         return student
     optimizer = task.make_optimizer(student.parameters(), config.optimizer, lr=config.learning_rate)
-    buffer = LabelledStates(config.buffer_size) if buffer is None else buffer
     collector = Collector(task)
     student.train()
     done = 0

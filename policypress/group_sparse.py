@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from policypress.architecture import hidden_layers, weighted_layers
+from policypress.architecture import hidden_layers, layer_outputs, weighted_layers
 from policypress.distillation import DISTILL_HYPERPARAMETERS
 from policypress.metrics import params
 from policypress.policy import Policy
@@ -64,16 +64,12 @@ def outgoing_norms(policy: Policy) -> dict[int, torch.Tensor]:
     return norms
 
 
-@torch.no_grad()
 def mean_activations(policy: Policy, obs: torch.Tensor) -> dict[int, torch.Tensor]:
     """Mean |activation| of every hidden unit over the batch (and spatial positions)."""
-    hidden = hidden_layers(policy)
-    outputs, a = [], policy.preprocess(obs)
-    for layer in policy.net:
-        a = layer(a)
-        outputs.append(a)
+    with torch.no_grad():
+        outputs = layer_outputs(policy.net, policy.preprocess(obs))
     means = {}
-    for index in hidden:
+    for index in hidden_layers(policy):
         after = index + 1 if isinstance(policy.net[index + 1], (nn.ReLU, nn.Tanh)) else index
         activation = outputs[after].abs()
         means[index] = activation.mean(dim=(0, 2, 3)) if activation.dim() == 4 else activation.mean(dim=0)
@@ -97,9 +93,10 @@ class DynamicGroupPruning:
     def __init__(self, task: Task, student: Policy):
         self.task, self.hp, self.student = task, task.hyperparameters, student
         self.alive = all_alive(student)
-        self.importance = {index: torch.ones(width) for index, width in hidden_layers(student).items()}
+        self.importance: dict[int, torch.Tensor] = {}  # from the first minibatch on
         self.start_size = params(student)[0]
         self.penalising = True
+        self.progress = 0.0  # of the threshold's schedule
 
     def regularizer(self, student: Policy, obs: torch.Tensor) -> torch.Tensor:
         if not self.penalising:
@@ -107,9 +104,10 @@ class DynamicGroupPruning:
         with torch.no_grad():
             activations, outgoing = mean_activations(student, obs), outgoing_norms(student)
             decay = self.hp["importance_decay"]
-            for index in self.importance:
-                self.importance[index] = decay * self.importance[index] + (1 - decay) * activations[index] * \
-                    outgoing[index]
+            for index, activation in activations.items():
+                measured = activation * outgoing[index]
+                previous = self.importance.get(index, measured)
+                self.importance[index] = decay * previous + (1 - decay) * measured
         return group_lasso_penalty(group_norms(student), self.importance, self.alive, self.hp["penalty"],
                                    self.hp["importance_epsilon"])
 
@@ -122,6 +120,7 @@ class DynamicGroupPruning:
     @torch.no_grad()
     def prune(self, progress: float) -> None:
         """Raise the threshold to `progress` (0 to 1) of its schedule and switch units off."""
+        self.progress = progress
         ceiling = self.task.max_params
         target = int(ceiling + (self.start_size - ceiling) * (1.0 - progress) ** 3)
         relative = {}

@@ -15,10 +15,12 @@ and torchvision's PyPI wheel does not load against the CPU build of torch this p
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
-from policypress.architecture import hidden_layers
+from policypress.architecture import hidden_layers, layer_outputs
 from policypress.policy import Policy
 
 WEIGHTED = (nn.Linear, nn.Conv2d)
@@ -44,22 +46,18 @@ def _relevance_through(layer: nn.Module, a: torch.Tensor, relevance: torch.Tenso
     return (a * gradient).detach()
 
 
-def unit_relevances(net: nn.Sequential, x: torch.Tensor, output_relevance: torch.Tensor,
+def unit_relevances(net: nn.Sequential, x: torch.Tensor, start: Callable[[torch.Tensor], torch.Tensor],
                     epsilon: float = 1e-9) -> dict[int, torch.Tensor]:
     """Per-sample relevance of every unit of every Linear/Conv2d layer's output, and of the input.
 
-    `output_relevance` is where propagation starts, shaped like `net(x)` (for example the chosen
-    action's Q-value, zeros elsewhere). Returns {layer index: relevance of that layer's output}
-    for the weighted layers, plus {-1: relevance of the input}.
+    `start(net(x))` is the relevance where propagation starts, shaped like the output (for
+    example the chosen action's Q-value, zeros elsewhere). Returns {layer index: relevance of
+    that layer's output} for the weighted layers, plus {-1: relevance of the input}.
     """
-    inputs = []
-    with torch.no_grad():
-        a = x
-        for layer in net:
-            inputs.append(a)
-            a = layer(a)
+    outputs = layer_outputs(net, x)
+    inputs = [x, *outputs[:-1]]
     relevances: dict[int, torch.Tensor] = {}
-    relevance = output_relevance.detach()
+    relevance = start(outputs[-1]).detach()
     for index in reversed(range(len(net))):
         if isinstance(net[index], WEIGHTED):
             relevances[index] = relevance
@@ -77,13 +75,11 @@ def chosen_output_relevance(out: torch.Tensor, discrete: bool) -> torch.Tensor:
     return torch.zeros_like(out).scatter(1, chosen, out.gather(1, chosen).abs())
 
 
-@torch.no_grad()
 def unit_scores(policy: Policy, obs: torch.Tensor, epsilon: float) -> dict[int, torch.Tensor]:
     """Per hidden unit, the sum of |relevance| over the states, as a fraction of its layer's total."""
-    x = policy.preprocess(obs)
-    output_relevance = chosen_output_relevance(policy.net(x), policy.is_discrete)
-    with torch.enable_grad():
-        relevances = unit_relevances(policy.net, x, output_relevance, epsilon)
+    with torch.no_grad():
+        x = policy.preprocess(obs)
+    relevances = unit_relevances(policy.net, x, lambda out: chosen_output_relevance(out, policy.is_discrete), epsilon)
     scores = {}
     for index in hidden_layers(policy):
         magnitude = relevances[index].abs()

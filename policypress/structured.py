@@ -1,12 +1,12 @@
 """Iterative structured pruning with distillation, shared by `lrp_prune` and `random_structured`.
 
-Round r of R scores every hidden unit (neuron or filter) of the current network on the latest
-teacher-labelled states, removes the lowest-scoring units until the network has at most
-P_0 (C / P_0)^(r/R) parameters (a geometric path from the teacher's size P_0 to the level's
-ceiling C), slices them away (`policypress.slicing`) and fine-tunes the smaller dense network
-by distillation from the teacher with 1/(R + 1) of the budget. The last share fine-tunes the
-final network. Only the scoring differs between the methods, so their rows measure the
-criterion.
+First the teacher plays (its actions from the oracle) and its states are labelled: the
+scoring states. Round r of R then scores every hidden unit (neuron or filter) of the current
+network on those teacher-visited states, removes the lowest-scoring units until the network
+has at most P_0 (C / P_0)^(r/R) parameters (a geometric path from the teacher's size P_0 to
+the level's ceiling C), slices them away (`policypress.slicing`) and fine-tunes the smaller
+dense network by distillation from the teacher with 1/(R + 1) of the budget. The last share
+fine-tunes the final network. Only the scores differ between the methods.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from policypress.task import Task
 STRUCTURED_HYPERPARAMETERS = {
     **DISTILL_HYPERPARAMETERS,
     "prune_rounds": 5,
-    "score_states": 1000,  # the latest labelled states each round's scores are computed on
+    "score_states": 1000,  # teacher-visited states the scores are computed on (at most 1/(R+2) of the budget)
 }
 
 # (current policy, observations) -> {hidden layer index: one score per unit}; low scores go first.
@@ -65,15 +65,16 @@ def prune_iteratively(task: Task, score: Scorer) -> Policy:
     rounds = hp["prune_rounds"]
     student = task.teacher.clone()
     buffer = LabelledStates(config.buffer_size)
-    first_states = min(hp["score_states"], task.remaining("env_steps"), task.remaining("teacher_queries"))
-    Collector(task).collect(task.teacher, first_states, 1.0, buffer)  # the teacher plays for the first scores
+    affordable = min(task.remaining("env_steps"), task.remaining("teacher_queries")) // (rounds + 2)
+    Collector(task).collect(task.teacher, min(hp["score_states"], affordable), 1.0, buffer)
     if len(buffer) == 0:
         raise ValueError("the budget affords no state to score the units on")
+    teacher_states = buffer.observations()
     start = params(student)[0]
     for round_index in range(1, rounds + 1):
         target = task.max_params if round_index == rounds else int(start * (task.max_params / start) ** (
             round_index / rounds))
-        student = sliced(student, units_to_keep(student, score(student, buffer.latest(hp["score_states"])), target))
+        student = sliced(student, units_to_keep(student, score(student, teacher_states), target))
         task.log.info("round %d/%d: widths %s, %d parameters (target %d)", round_index, rounds,
                       list(hidden_layers(student).values()), params(student)[0], target)
         share = dataclasses.replace(config, budget_fraction=1.0 / (rounds - round_index + 2))

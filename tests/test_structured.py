@@ -10,7 +10,12 @@ import torch
 from torch import nn
 
 from policypress.architecture import hidden_layers
-from policypress.group_sparse import GROUP_SPARSE_HYPERPARAMETERS, DynamicGroupPruning, group_lasso_penalty
+from policypress.group_sparse import (
+    GROUP_SPARSE_HYPERPARAMETERS,
+    DynamicGroupPruning,
+    group_lasso_penalty,
+    outgoing_norms,
+)
 from policypress.lrp import chosen_output_relevance, unit_relevances, unit_scores
 from policypress.metrics import params
 from policypress.policy import ActionHead, Policy, Preprocess
@@ -42,19 +47,29 @@ def cnn_policy() -> Policy:
     (lambda: mlp_policy(4, 8, 6, 3, bias=False).net, lambda: torch.randn(16, 4)),
     (lambda: nn.Sequential(nn.Conv2d(2, 4, 3, bias=False), nn.ReLU(), nn.Flatten(),
                            nn.Linear(4 * 5 * 5, 3, bias=False)),
-     lambda: torch.rand(16, 2, 7, 7)),  # z⁺ in the conv layer: conservative for non-negative inputs
+     lambda: torch.rand(16, 2, 7, 7)),
 ])
 def test_relevance_is_conserved_layer_by_layer_without_biases(make, inputs):
     torch.manual_seed(0)
     net, x = make(), inputs()
     with torch.no_grad():
-        start = chosen_output_relevance(net(x), discrete=True)
-    relevances = unit_relevances(net, x, start)
-    explained = start.sum(dim=1)
+        explained = chosen_output_relevance(net(x), discrete=True).sum(dim=1)
+    relevances = unit_relevances(net, x, lambda out: chosen_output_relevance(out, discrete=True))
     assert (explained > 0).all()
     for index, relevance in relevances.items():  # every hidden layer and the input (-1)
         torch.testing.assert_close(relevance.flatten(1).sum(dim=1), explained, rtol=1e-4, atol=1e-6,
                                    msg=f"layer {index}")
+
+
+def test_conv_layers_use_the_z_plus_rule():
+    """A 2x2 kernel [[1, -1], [1, 1]] on ones: z⁺ = 3, so the inputs under the positive weights
+    get R/3 each and the one under the negative weight none (the ε-rule would give it -R/2)."""
+    conv = nn.Conv2d(1, 1, 2, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([[[[1.0, -1.0], [1.0, 1.0]]]]))
+    net = nn.Sequential(conv, nn.Flatten())
+    relevance = unit_relevances(net, torch.ones(1, 1, 2, 2), lambda out: 6.0 * torch.ones_like(out))[-1]
+    torch.testing.assert_close(relevance, torch.tensor([[[[2.0, 0.0], [2.0, 2.0]]]]))
 
 
 def test_lrp_ranks_a_large_but_silent_neuron_last_where_magnitude_ranks_it_first():
@@ -142,9 +157,7 @@ def test_group_sparse_masks_only_switch_off_and_end_at_the_ceiling():
     torch.manual_seed(0)
     student = mlp_policy(4, 32, 32, 2)
     ceiling = params(student)[0] // 5
-    task = types.SimpleNamespace(hyperparameters=GROUP_SPARSE_HYPERPARAMETERS, max_params=ceiling,
-                                 log=logging.getLogger("test"))
-    pruning = DynamicGroupPruning(task, student)
+    pruning = DynamicGroupPruning(stub_task(ceiling), student)
     history = []
     for progress in torch.linspace(0, 1, 11).tolist():
         with torch.no_grad():  # training moves the weights between threshold rises
@@ -163,16 +176,21 @@ def test_group_sparse_masks_only_switch_off_and_end_at_the_ceiling():
         torch.testing.assert_close(final(x), student(x), rtol=1e-5, atol=1e-6)
 
 
+def stub_task(max_params: int, **overrides) -> types.SimpleNamespace:
+    return types.SimpleNamespace(hyperparameters={**GROUP_SPARSE_HYPERPARAMETERS, **overrides},
+                                 max_params=max_params, log=logging.getLogger("test"))
+
+
 def test_group_sparse_penalty_pushes_unimportant_groups_down():
     """With only the penalty as loss, the least important unit's group norm falls fastest."""
-    torch.manual_seed(0)
     student = mlp_policy(3, 4, 2)
-    task = types.SimpleNamespace(hyperparameters={**GROUP_SPARSE_HYPERPARAMETERS, "importance_decay": 0.0},
-                                 max_params=10**6, log=logging.getLogger("test"))
-    pruning = DynamicGroupPruning(task, student)
-    with torch.no_grad():
-        student.net[2].weight[:, 0] = 1e-3  # unit 0 is read by almost nothing: unimportant
-    obs = torch.randn(64, 3)
+    with torch.no_grad():  # four live units with equal group norms; unit 0 is read by almost nothing
+        student.net[0].weight.copy_(torch.eye(4, 3) + 0.5)
+        student.net[0].bias.fill_(1.0)
+        student.net[2].weight.fill_(1.0)
+        student.net[2].weight[:, 0] = 1e-3
+    pruning = DynamicGroupPruning(stub_task(10**6), student)
+    obs = torch.rand(64, 3)
     before = torch.cat([student.net[0].weight, student.net[0].bias[:, None]], 1).norm(dim=1)
     loss = pruning.regularizer(student, obs)
     loss.backward()
@@ -180,31 +198,57 @@ def test_group_sparse_penalty_pushes_unimportant_groups_down():
     assert step.argmax() == 0
 
 
+def test_the_threshold_schedule_ends_at_prune_end_and_then_the_penalty_stops(monkeypatch):
+    pruning = DynamicGroupPruning(stub_task(100, mask_every=50, prune_start=0.1, prune_end=0.7), mlp_policy(4, 8, 2))
+    rises = []
+    monkeypatch.setattr(pruning, "prune", lambda progress: rises.append(progress))
+    penalising = []
+    for update in range(1, 301):
+        pruning.after_update(update, 300)
+        penalising.append(pruning.penalising)
+    # Updates 30 to 210 (10% to 70% of 300): rises every 50 updates and at the end.
+    assert rises == [(u - 30) / 180 for u in (50, 100, 150, 200, 210)]
+    assert all(penalising[:209]) and not any(penalising[209:])
+
+
+def test_outgoing_norms_read_each_filters_block_of_columns_through_the_flatten():
+    policy = cnn_policy()  # conv (5 channels, 3x3 map) -> Flatten -> Linear(45, 7)
+    reader = policy.net[5].weight
+    expected = torch.stack([reader[:, c * 9:(c + 1) * 9].norm() for c in range(5)])
+    torch.testing.assert_close(outgoing_norms(policy)[2], expected)
+    torch.testing.assert_close(outgoing_norms(policy)[0], policy.net[2].weight.transpose(0, 1).flatten(1).norm(dim=1))
+
+
 # -- the methods through the harness -----------------------------------------------------------
+
+
+def check_structured(result, out):
+    check(result, out, True)
+    assert result["budget"]["used"]["gradient_updates"] > 0  # pruning left budget to distil
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_on_a_dqn_teacher(method, cartpole_spec, cartpole_teacher, tmp_path):
     result = run(method, with_smoke_budget(cartpole_spec, 3000, 700), cartpole_teacher, tmp_path / method, 0.25)
-    check(result, tmp_path / method, True)
+    check_structured(result, tmp_path / method)
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_on_a_ppo_teacher(method, cartpole_spec, ppo_teacher, tmp_path):
     result = run(method, with_smoke_budget(cartpole_spec, 2000, 300), ppo_teacher, tmp_path / method, 0.3)
-    check(result, tmp_path / method, True)
+    check_structured(result, tmp_path / method)
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_on_a_continuous_sac_teacher(method, pendulum_teacher, tmp_path):
     result = run(method, pendulum_spec(), pendulum_teacher, tmp_path / method, level=0.5)
-    check(result, tmp_path / method, True)
+    check_structured(result, tmp_path / method)
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_on_a_tiny_cnn_teacher_filters_are_removed(method, cnn_teacher, tmp_path):
     result = run(method, blink_spec(), cnn_teacher, tmp_path / method, level=0.3)
-    check(result, tmp_path / method, True)
+    check_structured(result, tmp_path / method)
     policy = Policy.load(tmp_path / method / "policy")
     assert isinstance(policy.net[0], nn.Conv2d)
     assert policy.net[0].out_channels < 8 or policy.net[2].out_channels < 8
