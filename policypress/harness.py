@@ -8,6 +8,7 @@ leaderboard shows the outcome. Only a valid run has a `policy/`.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import random
@@ -104,7 +105,8 @@ def build_task(teacher: Policy, env_spec: dict, meter: Meter, level: float, seed
         make_optimizer=optimizer_factory(meter),
         level=level, max_params=ceiling(teacher, level), hyperparameters=dict(hyperparameters), seed=seed,
         rng=np.random.default_rng(seed), budget=meter.budget,
-        log=logging.getLogger(f"policypress.method.{method_name}"), scratch=scratch, _meter=meter,
+        log=logging.getLogger(f"policypress.method.{method_name}"), scratch=scratch,
+        teacher_training=copy.deepcopy(env_spec["teacher"]), _meter=meter,
     )
 
 

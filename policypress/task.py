@@ -30,6 +30,8 @@ class Task:
       Seeds for `make_env().reset` must stay below the evaluation seeds (1e6 and up).
     - `budget` (the limits) and `remaining(resource)`: plan the spending with these.
     - `log`: a logger whose lines go to the job's log file; `scratch`: a private folder.
+    - `teacher_training`: how the teacher was trained, the env spec's `teacher` section (`algo`,
+      `hyperparameters`), for methods that continue training with its RL loss.
     """
 
     teacher: Policy
@@ -44,6 +46,7 @@ class Task:
     budget: Budget
     log: logging.Logger
     scratch: Path
+    teacher_training: dict
     _meter: Meter = dataclasses.field(repr=False)  # the harness's; methods only read `remaining`
 
     def remaining(self, resource: str) -> int:
