@@ -88,8 +88,8 @@ class LabelledStates:
         return torch.as_tensor(self.obs[index]), self.labels[index]
 
     def observations(self) -> torch.Tensor:
-        """Every stored observation."""
-        return torch.as_tensor(self.obs[:self.size])
+        """A copy of every stored observation (later adds overwrite the buffer once it is full)."""
+        return torch.tensor(self.obs[:self.size])
 
 
 class Collector:
