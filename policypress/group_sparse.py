@@ -88,7 +88,7 @@ def group_lasso_penalty(norms: dict[int, torch.Tensor], importance: dict[int, to
 
 
 class DynamicGroupPruning:
-    """The regularizer and the mask schedule of one run, as hooks for `distill`."""
+    """The regularizer and the mask schedule of one run, as hooks for `distill` or `train_td`."""
 
     def __init__(self, task: Task, student: Policy):
         self.task, self.hp, self.student = task, task.hyperparameters, student
