@@ -43,11 +43,14 @@ def ceiling(teacher: Policy, level: float) -> int:
     return math.floor(level * params(teacher)[1] + 1e-9)
 
 
-def unsupported_reason(method: Method, teacher: Policy) -> str | None:
+def unsupported_reason(method: Method, teacher: Policy, teacher_algo: str) -> str | None:
     info = method.info
     action_space = "discrete" if teacher.is_discrete else "continuous"
     if action_space not in info.action_spaces:
         return f"{info.name} does not support {action_space} actions"
+    if teacher_algo not in info.teacher_algos:
+        return f"{info.name} does not support {teacher_algo} teachers" + (
+            f": {info.teacher_algos_reason}" if info.teacher_algos_reason else "")
     layer_types = {type(layer).__name__ for layer in teacher.net}
     missing = sorted(layer_types - set(info.layer_types))
     if missing:
@@ -135,7 +138,7 @@ def compress_run(
         "budget": {"limit": vars(meter.budget), "used": meter.used},
     }
     started = time.time()
-    status, reason = "n/a", unsupported_reason(method, teacher)
+    status, reason = "n/a", unsupported_reason(method, teacher, env_spec["teacher"]["algo"])
     if reason is None:
         seed_everything(seed)
         with tempfile.TemporaryDirectory(prefix=".scratch.", dir=out_dir) as scratch:

@@ -80,7 +80,9 @@ def _plot(summary: pd.DataFrame, env: str, x: str, xlabel: str, out: Path) -> Pa
     valid = valid.sort_values(x)
     y = "retention" if "retention" in valid and valid["retention"].notna().all() else "normalized_score"
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    palette = dict(zip(sorted(valid["method"].unique()), sns.color_palette("colorblind"), strict=False))
+    methods = sorted(valid["method"].unique())
+    colours = sns.color_palette("colorblind" if len(methods) <= 10 else "husl", len(methods))  # colorblind has 10
+    palette = dict(zip(methods, colours, strict=True))
     sns.lineplot(data=valid, x=x, y=y, hue="method", style="method", markers=True, dashes=False,
                  estimator=None, sort=True, palette=palette, ax=ax)
     for method, group in valid.groupby("method"):

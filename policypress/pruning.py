@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -64,3 +66,30 @@ def layerwise_magnitude_masks(policy: Policy, sparsity: float | dict[str, float]
             mask.view(-1)[order[:pruned]] = False
         masks[name] = mask
     return masks
+
+
+def erk_densities(shapes: dict[str, tuple[int, ...]], density: float) -> dict[str, float]:
+    """Erdős–Rényi-Kernel layer densities (Evci et al. 2020, as JaxPruner's `dist_type='erk'`):
+    density_l ∝ (sum of the tensor's dimensions) / (their product), scaled so that the kept
+    weights are `density` of all weights; a layer that would exceed 1 is made dense and the
+    others are rescaled."""
+    sizes = {name: math.prod(shape) for name, shape in shapes.items()}
+    raw = {name: sum(shape) / sizes[name] for name, shape in shapes.items()}
+    dense: set[str] = set()
+    while True:
+        budget = density * sum(sizes.values()) - sum(sizes[name] for name in dense)
+        scale = budget / sum(raw[name] * sizes[name] for name in shapes if name not in dense)
+        over = [name for name in shapes if name not in dense and scale * raw[name] > 1.0]
+        if not over:
+            return {name: 1.0 if name in dense else scale * raw[name] for name in shapes}
+        dense.add(max(over, key=lambda name: raw[name]))
+
+
+def erk_masks(policy: Policy, max_weights: int) -> dict[str, torch.Tensor]:
+    """Layer-wise magnitude masks keeping at most `max_weights` weights, spread over the layers by ERK."""
+    layers = weight_layers(policy)
+    sizes = {name: layer.weight.numel() for name, layer in layers.items()}
+    densities = erk_densities({name: tuple(layer.weight.shape) for name, layer in layers.items()},
+                              max_weights / sum(sizes.values()))
+    kept = {name: max(1, math.floor(densities[name] * sizes[name])) for name in layers}
+    return layerwise_magnitude_masks(policy, {name: 1.0 - kept[name] / sizes[name] for name in layers})

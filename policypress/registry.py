@@ -25,6 +25,7 @@ from policypress.specs import ROOT, SpecError
 
 ENTRY_POINT_GROUP = "policypress.methods"
 ACTION_SPACES = ("discrete", "continuous")
+TEACHER_ALGOS = ("dqn", "ppo", "a2c", "sac", "td3")
 HYPERPARAMETER_TYPES = (bool, int, float, str)
 
 
@@ -38,6 +39,8 @@ class MethodInfo:
     hyperparameters: dict[str, Any] = dataclasses.field(default_factory=dict)
     action_spaces: tuple[str, ...] = ACTION_SPACES
     layer_types: tuple[str, ...] = tuple(LAYER_ARGS)
+    teacher_algos: tuple[str, ...] = TEACHER_ALGOS  # what the teacher may have been trained with
+    teacher_algos_reason: str = ""  # why the others are not supported (shown with n/a)
     uses_level: bool = True  # False: the method ignores the level and runs once, at level 1.0
     deviations: str = ""  # every deviation from the paper, and why
 
@@ -49,6 +52,8 @@ class MethodInfo:
             problems.append("summary and citation must not be empty")
         if not set(self.action_spaces) <= set(ACTION_SPACES) or not self.action_spaces:
             problems.append(f"action_spaces {self.action_spaces} must be a non-empty subset of {ACTION_SPACES}")
+        if not set(self.teacher_algos) <= set(TEACHER_ALGOS) or not self.teacher_algos:
+            problems.append(f"teacher_algos {self.teacher_algos} must be a non-empty subset of {TEACHER_ALGOS}")
         if not set(self.layer_types) <= set(LAYER_ARGS):
             problems.append(f"layer_types {self.layer_types} must be a subset of {tuple(LAYER_ARGS)}")
         for key, value in self.hyperparameters.items():

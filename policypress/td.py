@@ -41,11 +41,11 @@ class DQNSettings:
     max_grad_norm: float
 
     @classmethod
-    def of_teacher(cls, teacher_training: dict) -> DQNSettings:
-        """The teacher's DQN hyperparameters (the env spec's `teacher` section)."""
+    def of_teacher(cls, teacher_training: dict, **overrides) -> DQNSettings:
+        """The teacher's DQN hyperparameters (the env spec's `teacher` section), with a method's overrides."""
         if teacher_training["algo"] != "dqn":
             raise ValueError(f"the teacher was trained with {teacher_training['algo']!r}, not DQN")
-        hp = {**SB3_DQN_DEFAULTS, **teacher_training.get("hyperparameters", {})}
+        hp = {**SB3_DQN_DEFAULTS, **teacher_training.get("hyperparameters", {}), **overrides}
         return cls(**{field.name: type(SB3_DQN_DEFAULTS[field.name])(hp[field.name])
                       for field in dataclasses.fields(cls)})
 
@@ -86,30 +86,20 @@ class Transitions:
                 torch.as_tensor(terminated, dtype=torch.float32))
 
 
-def train_td(task: Task, student: Policy, settings: DQNSettings, buffer_size: int,
-             regularizer: Callable[[Policy, torch.Tensor], torch.Tensor] | None = None,
-             after_update: Callable[[int, int], None] | None = None) -> Policy:
-    """Train `student` with DQN's loss on the whole remaining env-step and update budget.
-
-    The hooks are `distill`'s: `regularizer(student, obs)` is added to each minibatch's loss and
-    `after_update(update, updates)` runs after each update; masks are re-applied after each update.
-    """
-    steps, updates = task.remaining("env_steps"), task.remaining("gradient_updates")
-    if steps == 0 or updates == 0:
-        task.log.warning("no budget left for TD training: returning the student unchanged")
-        return student
+def play_and_update(task: Task, act: Callable[[np.ndarray], np.ndarray], settings: DQNSettings, buffer_size: int,
+                    steps: int, slots: int, update: Callable[[tuple[torch.Tensor, ...], int, int], None]) -> None:
+    """Play `steps` env steps ε-greedily with `act` (observation -> action) into a replay buffer, and call
+    `update(batch, slot, env_step)` `slots` times, spread evenly over the steps once the replay
+    holds a batch. Logs the return of the last episodes every tenth of the steps."""
     env = task.make_env()
     obs, _ = env.reset(seed=int(task.rng.integers(SEED_RANGE)))
-    target = student.clone()
-    optimizer = task.make_optimizer(student.parameters(), "adam", lr=settings.learning_rate)
     replay = Transitions(buffer_size)
     done, episode_return, returns = 0, 0.0, []
-    student.train()
     for step in range(1, steps + 1):
-        if task.rng.random() < settings.exploration_final_eps:
-            action = env.action_space.sample()
+        if task.rng.random() < settings.exploration_final_eps:  # seeded: the space's own sampler is not
+            action = np.int64(task.rng.integers(env.action_space.n))
         else:
-            action = student.act(obs)
+            action = act(obs)
         next_obs, reward, terminated, truncated, _ = env.step(action)
         replay.add(obs, action, reward, next_obs, terminated)
         episode_return += float(reward)
@@ -117,23 +107,54 @@ def train_td(task: Task, student: Policy, settings: DQNSettings, buffer_size: in
         if terminated or truncated:
             returns.append(episode_return)
             obs, episode_return = env.reset()[0], 0.0
-        if step % settings.target_update_interval == 0:
-            target.load_state_dict(student.state_dict())
-        while done < step * updates // steps and len(replay) >= settings.batch_size:
-            batch = replay.sample(settings.batch_size, task.rng)
-            loss = td_loss(student, target, batch, settings.gamma)
-            if regularizer is not None:
-                loss = loss + regularizer(student, batch[0])
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(student.parameters(), settings.max_grad_norm)
-            optimizer.step()
-            student.apply_masks()
+        while done < step * slots // steps and len(replay) >= settings.batch_size:
             done += 1
-            if after_update is not None:
-                after_update(done, updates)
+            update(replay.sample(settings.batch_size, task.rng), done, step)
         if step % max(1, steps // 10) == 0:
             task.log.info("TD step %d/%d: %d updates, mean return of the last 10 episodes %.1f", step, steps, done,
                           float(np.mean(returns[-10:])) if returns else float("nan"))
+
+
+def td_step(student: Policy, target: Policy, batch: tuple[torch.Tensor, ...], optimizer: torch.optim.Optimizer,
+            settings: DQNSettings, regularizer: Callable[[Policy, torch.Tensor], torch.Tensor] | None = None) -> float:
+    """One update of `student` towards `target`'s TD targets; masks are re-applied after it. Returns the TD loss."""
+    loss = td_loss(student, target, batch, settings.gamma)
+    total = loss + regularizer(student, batch[0]) if regularizer is not None else loss
+    optimizer.zero_grad()
+    total.backward()
+    torch.nn.utils.clip_grad_norm_(student.parameters(), settings.max_grad_norm)
+    optimizer.step()
+    student.apply_masks()
+    return loss.item()
+
+
+def train_td(task: Task, student: Policy, settings: DQNSettings, buffer_size: int,
+             regularizer: Callable[[Policy, torch.Tensor], torch.Tensor] | None = None,
+             after_update: Callable[[int, int], None] | None = None) -> Policy:
+    """Train `student` with DQN's loss on the whole remaining env-step and update budget; the
+    target network is synchronised every `target_update_interval` env steps.
+
+    The hooks are `distill`'s: `regularizer(student, obs)` is added to each minibatch's loss and
+    `after_update(update, updates)` runs after each update; masks are re-applied after each update.
+    """
+    updates = task.remaining("gradient_updates")
+    if task.remaining("env_steps") == 0 or updates == 0:
+        task.log.warning("no budget left for TD training: returning the student unchanged")
+        return student
+    target = student.clone()
+    optimizer = task.make_optimizer(student.parameters(), "adam", lr=settings.learning_rate)
+    synced = 0
+
+    def update(batch: tuple[torch.Tensor, ...], slot: int, step: int) -> None:
+        nonlocal synced
+        if step // settings.target_update_interval > synced:
+            synced = step // settings.target_update_interval
+            target.load_state_dict(student.state_dict())
+        td_step(student, target, batch, optimizer, settings, regularizer)
+        if after_update is not None:
+            after_update(slot, updates)
+
+    student.train()
+    play_and_update(task, student.act, settings, buffer_size, task.remaining("env_steps"), updates, update)
     student.eval()
     return student
