@@ -4,8 +4,9 @@ rises only while sparser networks fit as well.
 
 On the counted resources, from a DQN teacher:
 - The target starts as the teacher (dense). Online network k (k = 0..K-1) is a copy of the
-  target pruned to density d̄ (1 - step)^k, layer-wise by magnitude, d̄ the target's density
-  (network 0 keeps the target's sparsity), and never below the level's ceiling.
+  target pruned to density d̄ (1 - step)^k, layer-wise by magnitude with ERK layer targets,
+  d̄ the target's density (network 0 keeps the target's sparsity), and never below the
+  level's ceiling.
 - Each update slot samples one replay batch and updates every online network with DQN's TD
   loss towards the shared target (policypress/td.py); each update is charged, so a slot
   costs K gradient updates. Network 0 acts in the env (ε-greedy at the teacher's final ε).
@@ -20,7 +21,7 @@ import torch
 
 from policypress.metrics import params
 from policypress.policy import Policy
-from policypress.pruning import layerwise_magnitude_masks, weight_layers
+from policypress.pruning import erk_masks, weight_layers
 from policypress.task import Task
 from policypress.td import DQNSettings, play_and_update, td_step, train_td
 
@@ -43,9 +44,11 @@ def weight_density(policy: Policy) -> float:
 
 
 def pruned_to(policy: Policy, density: float) -> Policy:
-    """A copy of `policy` with layer-wise magnitude masks at `density` (never denser than it is)."""
+    """A copy of `policy` with layer-wise magnitude masks at `density` of its weights, spread over the
+    layers by ERK as in gmp (never denser than it is)."""
     copy = policy.clone()
-    copy.masks = layerwise_magnitude_masks(copy, 1.0 - min(density, weight_density(policy)))
+    weights = sum(layer.weight.numel() for layer in weight_layers(policy).values())
+    copy.masks = erk_masks(copy, round(min(density, weight_density(policy)) * weights))
     copy.apply_masks()
     return copy
 
@@ -105,6 +108,8 @@ def run_eaudeqn(task: Task) -> Policy:
 
     play_and_update(task, lambda obs: search.online[0].act(obs), settings, hp["buffer_size"],
                     int(task.remaining("env_steps") * share), slots, update)
+    if slots % interval:  # the updates since the last selection count too
+        search.select()
     chosen = search.target
     chosen.metadata = {**chosen.metadata, "eaudeqn_sparsity_history": search.history,
                        "eaudeqn_chosen_sparsity": 1.0 - weight_density(chosen)}

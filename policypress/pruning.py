@@ -91,5 +91,11 @@ def erk_masks(policy: Policy, max_weights: int) -> dict[str, torch.Tensor]:
     sizes = {name: layer.weight.numel() for name, layer in layers.items()}
     densities = erk_densities({name: tuple(layer.weight.shape) for name, layer in layers.items()},
                               max_weights / sum(sizes.values()))
-    kept = {name: max(1, math.floor(densities[name] * sizes[name])) for name in layers}
+    exact = {name: densities[name] * sizes[name] for name in layers}
+    kept = {name: max(1, math.floor(exact[name])) for name in layers}
+    # Largest remainders take the rounding's leftover weights, so repeated calls do not drift.
+    for name in sorted(layers, key=lambda n: exact[n] - math.floor(exact[n]), reverse=True):
+        if sum(kept.values()) >= max_weights:
+            break
+        kept[name] = min(sizes[name], kept[name] + 1)
     return layerwise_magnitude_masks(policy, {name: 1.0 - kept[name] / sizes[name] for name in layers})

@@ -6,8 +6,10 @@ r + γ (1 - terminated) max_a' Q_target(s', a'), minibatches from a replay buffe
 teacher's learning rate, gradients clipped to norm `max_grad_norm`, and a hard target update
 every `target_update_interval` env steps, all with the teacher's hyperparameters (SB3's
 defaults where its spec sets none). The network is already trained, so it acts ε-greedily at
-the teacher's final ε from the start. Env steps and updates are spent at the budget's ratio,
-updates spread evenly over the steps; no teacher query is made.
+the teacher's final ε from the start. Env steps and updates are spent at the budget's ratio:
+as in SB3, updates come in bursts every `train_freq` env steps (as many as are due by then),
+so the target, synchronised between env steps, holds still during a burst. No teacher query
+is made.
 
 Not SB3's DQN itself: its `train()` builds the loss inside, so neither a regularizer nor the
 re-application of masks after each update could be added, and its optimizer would not be the
@@ -28,7 +30,7 @@ from policypress.policy import Policy
 from policypress.task import Task
 
 SB3_DQN_DEFAULTS = {"learning_rate": 1e-4, "batch_size": 32, "gamma": 0.99, "target_update_interval": 10_000,
-                    "exploration_final_eps": 0.05, "max_grad_norm": 10.0}
+                    "train_freq": 4, "exploration_final_eps": 0.05, "max_grad_norm": 10.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +39,7 @@ class DQNSettings:
     batch_size: int
     gamma: float
     target_update_interval: int
+    train_freq: int
     exploration_final_eps: float
     max_grad_norm: float
 
@@ -89,8 +92,9 @@ class Transitions:
 def play_and_update(task: Task, act: Callable[[np.ndarray], np.ndarray], settings: DQNSettings, buffer_size: int,
                     steps: int, slots: int, update: Callable[[tuple[torch.Tensor, ...], int, int], None]) -> None:
     """Play `steps` env steps ε-greedily with `act` (observation -> action) into a replay buffer, and call
-    `update(batch, slot, env_step)` `slots` times, spread evenly over the steps once the replay
-    holds a batch. Logs the return of the last episodes every tenth of the steps."""
+    `update(batch, slot, env_step)` `slots` times, in bursts every `train_freq` steps of as many
+    as are due at an even rate (once the replay holds a batch). Logs the return of the last
+    episodes every tenth of the steps."""
     env = task.make_env()
     obs, _ = env.reset(seed=int(task.rng.integers(SEED_RANGE)))
     replay = Transitions(buffer_size)
@@ -107,7 +111,8 @@ def play_and_update(task: Task, act: Callable[[np.ndarray], np.ndarray], setting
         if terminated or truncated:
             returns.append(episode_return)
             obs, episode_return = env.reset()[0], 0.0
-        while done < step * slots // steps and len(replay) >= settings.batch_size:
+        burst = step % settings.train_freq == 0 or step == steps
+        while burst and done < step * slots // steps and len(replay) >= settings.batch_size:
             done += 1
             update(replay.sample(settings.batch_size, task.rng), done, step)
         if step % max(1, steps // 10) == 0:
@@ -122,6 +127,9 @@ def td_step(student: Policy, target: Policy, batch: tuple[torch.Tensor, ...], op
     total = loss + regularizer(student, batch[0]) if regularizer is not None else loss
     optimizer.zero_grad()
     total.backward()
+    weights = dict(student.net.named_parameters())
+    for name, mask in student.masks.items():  # masked weights take no part in the clipping norm
+        weights[name].grad.mul_(mask)
     torch.nn.utils.clip_grad_norm_(student.parameters(), settings.max_grad_norm)
     optimizer.step()
     student.apply_masks()
