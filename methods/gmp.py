@@ -16,8 +16,8 @@ Algorithm:
 Measured (quick profile, IQM over 3 seeds, commit bacf2ab): at 5% of the parameters gmp keeps
 0.50 of the teacher's return on CartPole, 0.20 on LunarLander and a normalized score of 0.21
 on Acrobot, against 0.996, 0.871 and 0.998 for `distill` under the same budget; at 25% it keeps
-0.70, 0.71 and 1.00. On CartPole the loss comes from TD fine-tuning itself: without any
-pruning (level 1), 20k env steps of it took the seed-0 teacher from 500 to a return of 9.4.
+0.70, 0.71 and 1.00. On CartPole much of the loss comes from TD fine-tuning itself: without
+any pruning (level 1), 20k env steps of it took the seed-0 teacher from 500 to 182.
 The papers' gains come from sparse training from scratch over 40M frames.
 
 Deviations from the papers, and why:
@@ -26,7 +26,7 @@ Deviations from the papers, and why:
 - `mask_every` is 100 updates (JaxPruner: 1,000 of 2.5M), so that the short budget still
   gets tens of mask updates.
 - The learning rate is the papers' DQN default (Adam 6.25e-5), not the teacher's training
-  rate: the zoo's CartPole rate (2.3e-3) collapses the converged teacher within 3,000 TD
+  rate: the zoo's CartPole rate (2.3e-3) collapsed the converged teacher within 3,000 TD
   updates even without pruning (measured; see methods/group_sparse.py). The teacher's other
   DQN hyperparameters (γ, batch, target period, final ε) are kept.
 - DQN teachers only: PPO, A2C, SAC and TD3 need the critic for their RL loss, and the policy

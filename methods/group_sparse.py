@@ -23,12 +23,13 @@ Deviations from the paper, and why:
   the teacher's weights, like every method of the benchmark.
 - The training loss is distillation by default, not the paper's RL loss. The RL loss can be
   rebuilt only for DQN (PPO, A2C, SAC and TD3 need the critic, which the policy format does
-  not keep), and measured on the quick CartPole teacher (seed 0) it destroys the teacher
-  before any pruning: with the teacher's zoo hyperparameters (lr 2.3e-3, target update every
-  10 steps), fine-tuning with the TD loss alone, penalty 0 and no pruning, takes the mean
-  return from 500 to about 10 within 3,000 updates (likely because the replay holds only the
-  converged teacher's play, which never terminates, so nothing anchors the bootstrapped
-  targets). `rl_loss: true` keeps the RL-loss variant available for DQN teachers.
+  not keep), and measured on the quick CartPole teacher (seed 0, commit ec866b6, before TD
+  updates came in SB3-style bursts) it destroyed the teacher before any pruning: with the
+  teacher's zoo hyperparameters (lr 2.3e-3, target update every 10 steps), fine-tuning with
+  the TD loss alone, penalty 0 and no pruning, took the mean return from 500 to about 10
+  within 3,000 updates (likely because the replay holds only the converged teacher's play,
+  which never terminates, so nothing anchors the bootstrapped targets). `rl_loss: true` keeps
+  the RL-loss variant available for DQN teachers.
 - The threshold is tied to the level's ceiling so that every level gets a network at or
   below its size; the paper's threshold was free and found its own sparsity.
 """
