@@ -35,7 +35,7 @@ Deviations from the papers, and why:
 
 from policypress.metrics import params
 from policypress.policy import Policy
-from policypress.pruning import erk_masks, polynomial_sparsity, weight_layers
+from policypress.pruning import erk_masks, polynomial_sparsity, weight_count, weight_layers
 from policypress.registry import MethodInfo
 from policypress.task import Task
 from policypress.td import DQNSettings, train_td
@@ -60,7 +60,7 @@ class GradualMasks:
 
     def __init__(self, student: Policy, max_params: int, hp: dict):
         self.student, self.hp = student, hp
-        weights = sum(layer.weight.numel() for layer in weight_layers(student).values())
+        weights = weight_count(student)
         self.total_weights = weights
         self.final_weights = max_params - (params(student)[0] - weights)  # biases are never pruned
         if self.final_weights < len(weight_layers(student)):

@@ -21,7 +21,7 @@ import torch
 
 from policypress.metrics import params
 from policypress.policy import Policy
-from policypress.pruning import erk_masks, weight_layers
+from policypress.pruning import erk_masks, weight_count, weight_layers
 from policypress.task import Task
 from policypress.td import DQNSettings, play_and_update, td_step, train_td
 
@@ -40,14 +40,14 @@ def weight_density(policy: Policy) -> float:
     layers = weight_layers(policy)
     kept = sum(int(policy.masks[name].sum()) if name in policy.masks else layer.weight.numel()
                for name, layer in layers.items())
-    return kept / sum(layer.weight.numel() for layer in layers.values())
+    return kept / weight_count(policy)
 
 
 def pruned_to(policy: Policy, density: float) -> Policy:
     """A copy of `policy` with layer-wise magnitude masks at `density` of its weights, spread over the
     layers by ERK as in gmp (never denser than it is)."""
     copy = policy.clone()
-    weights = sum(layer.weight.numel() for layer in weight_layers(policy).values())
+    weights = weight_count(policy)
     copy.masks = erk_masks(copy, round(min(density, weight_density(policy)) * weights))
     copy.apply_masks()
     return copy
@@ -91,7 +91,7 @@ def run_eaudeqn(task: Task) -> Policy:
     hp = task.hyperparameters
     settings = DQNSettings.of_teacher(task.teacher_training, learning_rate=hp["learning_rate"])
     teacher = task.teacher.clone()
-    weights = sum(layer.weight.numel() for layer in weight_layers(teacher).values())
+    weights = weight_count(teacher)
     biases = params(teacher)[0] - weights
     min_density = (task.max_params - biases - len(weight_layers(teacher))) / weights  # a weight of margin per layer
     if min_density <= 0:

@@ -50,6 +50,11 @@ def weight_layers(policy: Policy) -> dict[str, nn.Module]:
             if isinstance(layer, (nn.Linear, nn.Conv2d))}
 
 
+def weight_count(policy: Policy) -> int:
+    """Entries of the Linear/Conv2d weight tensors (biases excluded)."""
+    return sum(layer.weight.numel() for layer in weight_layers(policy).values())
+
+
 @torch.no_grad()
 def layerwise_magnitude_masks(policy: Policy, sparsity: float | dict[str, float]) -> dict[str, torch.Tensor]:
     """Per weight tensor, mask the `sparsity` fraction of smallest magnitudes (as TensorFlow's

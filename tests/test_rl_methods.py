@@ -10,7 +10,7 @@ from torch import nn
 
 from policypress.metrics import params
 from policypress.policy import ActionHead, Policy, Preprocess
-from policypress.pruning import erk_densities, erk_masks, weight_layers
+from policypress.pruning import erk_densities, erk_masks, weight_count, weight_layers
 from policypress.registry import load_method
 from tests.conftest import check, pendulum_spec, with_smoke_budget
 from tests.test_harness import run
@@ -118,7 +118,7 @@ def test_eaudeqn_selects_the_minimum_loss_network_and_never_lowers_the_sparsity(
         search.losses = [3.0, 2.0, 1.0]
         search.select()
     assert all(b >= a for a, b in zip(search.history, search.history[1:], strict=False))
-    weights = sum(layer.weight.numel() for layer in weight_layers(search.target).values())
+    weights = weight_count(search.target)
     assert all(abs(weight_density(net) - 0.1) <= 3 / weights for net in search.online)  # per-layer rounding
 
 
