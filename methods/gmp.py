@@ -35,7 +35,7 @@ Deviations from the papers, and why:
 
 from policypress.metrics import params
 from policypress.policy import Policy
-from policypress.pruning import erk_masks, polynomial_sparsity, weight_count, weight_layers
+from policypress.pruning import ceiling_weights, erk_masks, polynomial_sparsity, weight_count, weight_layers
 from policypress.registry import MethodInfo
 from policypress.task import Task
 from policypress.td import DQNSettings, train_td
@@ -60,12 +60,11 @@ class GradualMasks:
 
     def __init__(self, student: Policy, max_params: int, hp: dict):
         self.student, self.hp = student, hp
-        weights = weight_count(student)
-        self.total_weights = weights
-        self.final_weights = max_params - (params(student)[0] - weights)  # biases are never pruned
+        self.total_weights = weight_count(student)
+        self.final_weights = ceiling_weights(student, max_params)
         if self.final_weights < len(weight_layers(student)):
             raise ValueError(f"the biases alone leave no weight under the ceiling of {max_params} parameters")
-        self.final_sparsity = 1.0 - self.final_weights / weights
+        self.final_sparsity = 1.0 - self.final_weights / self.total_weights
         self.sparsity = 0.0
 
     def __call__(self, update: int, updates: int) -> None:

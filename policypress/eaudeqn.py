@@ -21,7 +21,7 @@ import torch
 
 from policypress.metrics import params
 from policypress.policy import Policy
-from policypress.pruning import erk_masks, weight_count, weight_layers
+from policypress.pruning import ceiling_weights, erk_masks, weight_count, weight_layers
 from policypress.task import Task
 from policypress.td import DQNSettings, play_and_update, td_step, train_td
 
@@ -91,9 +91,8 @@ def run_eaudeqn(task: Task) -> Policy:
     hp = task.hyperparameters
     settings = DQNSettings.of_teacher(task.teacher_training, learning_rate=hp["learning_rate"])
     teacher = task.teacher.clone()
-    weights = weight_count(teacher)
-    biases = params(teacher)[0] - weights
-    min_density = (task.max_params - biases - len(weight_layers(teacher))) / weights  # a weight of margin per layer
+    margin = len(weight_layers(teacher))  # a weight per layer for the per-layer rounding
+    min_density = (ceiling_weights(teacher, task.max_params) - margin) / weight_count(teacher)
     if min_density <= 0:
         raise ValueError(f"the biases alone leave no weight under the ceiling of {task.max_params} parameters")
     search = EauDeQN(task, teacher, settings, min_density)

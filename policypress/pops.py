@@ -41,7 +41,14 @@ from policypress.distillation import (
 )
 from policypress.metrics import params
 from policypress.policy import Policy
-from policypress.pruning import GatedStep, layerwise_magnitude_masks, polynomial_sparsity, weight_layers
+from policypress.pruning import (
+    GatedStep,
+    ceiling_weights,
+    layerwise_magnitude_masks,
+    polynomial_sparsity,
+    weight_count,
+    weight_layers,
+)
 from policypress.shrinking import kept_counts, shrunk_widths
 from policypress.task import Task
 
@@ -232,10 +239,8 @@ class PoPS:
 def ceiling_sparsity(policy: Policy, max_params: int) -> float:
     """The layer-wise sparsity at which the masked `policy` fits `max_params` (biases kept; one
     weight per layer of margin for the per-layer rounding)."""
-    layers = weight_layers(policy).values()
-    weights = sum(layer.weight.numel() for layer in layers)
-    biases = params(policy)[0] - weights
-    return min(1.0, max(0.0, 1.0 - (max_params - biases - len(layers)) / weights))
+    margin = len(weight_layers(policy))
+    return min(1.0, max(0.0, 1.0 - (ceiling_weights(policy, max_params) - margin) / weight_count(policy)))
 
 
 def run_pops(task: Task) -> Policy:

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from policypress.metrics import params
 from policypress.policy import Policy
 
 
@@ -53,6 +54,11 @@ def weight_layers(policy: Policy) -> dict[str, nn.Module]:
 def weight_count(policy: Policy) -> int:
     """Entries of the Linear/Conv2d weight tensors (biases excluded)."""
     return sum(layer.weight.numel() for layer in weight_layers(policy).values())
+
+
+def ceiling_weights(policy: Policy, max_params: int) -> int:
+    """Weights that fit under `max_params` nonzero parameters with every bias kept (biases are never pruned)."""
+    return max_params - (params(policy)[0] - weight_count(policy))
 
 
 @torch.no_grad()
