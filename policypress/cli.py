@@ -34,7 +34,7 @@ def _measure(args: argparse.Namespace) -> None:
     from policypress.measure import measure_run
 
     measure_run(args.run, args.teacher, load_env_spec(args.env),
-                {"warmup": args.warmup, "repeats": args.repeats}, args.out)
+                {"warmup": args.warmup, "windows": args.windows, "window_ms": args.window_ms}, args.out)
 
 
 def _aggregate(args: argparse.Namespace) -> None:
@@ -96,8 +96,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--run", required=True, type=Path)
     sub.add_argument("--teacher", required=True, type=Path)
     sub.add_argument("--env", required=True)
-    sub.add_argument("--warmup", type=int, default=200)
-    sub.add_argument("--repeats", type=int, default=2000)
+    sub.add_argument("--warmup", type=int, default=200, help="untimed inferences before timing")
+    sub.add_argument("--windows", type=int, default=20, help="timed windows (the median is over these)")
+    sub.add_argument("--window-ms", type=float, default=20.0, help="the least duration of one window")
     sub.add_argument("--out", required=True, type=Path)
 
     sub = verb("aggregate", _aggregate, "collect metrics files into one CSV table")

@@ -40,12 +40,16 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
 
 
 def write_text(target: str | Path, text: str) -> None:
+    write_bytes(target, text.encode())
+
+
+def write_bytes(target: str | Path, data: bytes) -> None:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         _publishable(Path(tmp), 0o666)
         os.replace(tmp, target)
     except BaseException:

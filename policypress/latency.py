@@ -1,45 +1,28 @@
-"""ONNX export and the latency protocol.
+"""The latency protocol: ONNX Runtime, batch 1, one thread, median over timed windows.
 
-Protocol: batch 1, one intra-op and one inter-op thread, sequential execution, a fixed graph
-optimization level; warm-up inferences, then timed inferences of the student and the
-teacher interleaved window by window (so drift of the machine affects both alike); the
-median and p99 of the per-inference times in microseconds. Pre- and post-processing are
-part of the exported graph, as deployed.
+As in MLPerf Tiny: warm-up inferences, then repeated timed windows, each long enough to be
+stable (at least `window_ms`); a window's latency is its time per inference, and the reported
+latency is the median over windows. The p99 is over the single inferences of all windows.
+Sessions use one intra-op and one inter-op thread, sequential execution and a fixed graph
+optimization level, recorded with the results. Student and teacher windows alternate in one
+process, so drift of the machine affects both alike; the speedup is their ratio of medians.
+Pre- and post-processing are part of the exported graph, as deployed.
 """
 
 from __future__ import annotations
 
-import logging
+import math
 import platform
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
 
-from policypress.policy import Policy
-
 GRAPH_OPTIMIZATION = "ORT_ENABLE_ALL"
-# The exporter warns about every torchvision op it cannot register; none is used here.
-logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-WINDOWS = 20
-
-
-def export_onnx(policy: Policy, path: str | Path) -> Path:
-    """Observation (batch 1) in, action out, with preprocessing and action head inside."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    example = torch.zeros((1, *policy.obs_shape), dtype=torch.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(policy.deployed().eval(), (example,), input_names=["obs"],
-                                    output_names=["action"], dynamo=True, verbose=False)
-    tmp = path.with_suffix(".tmp.onnx")
-    program.save(str(tmp))
-    tmp.replace(path)
-    return path
+MIN_INFERENCES_PER_WINDOW = 10
 
 
 def session(path: str | Path) -> ort.InferenceSession:
@@ -52,6 +35,7 @@ def session(path: str | Path) -> ort.InferenceSession:
 
 
 def _timed(sess: ort.InferenceSession, feed: dict, count: int) -> list[float]:
+    """Microseconds of each of `count` inferences."""
     times = []
     for _ in range(count):
         start = time.perf_counter_ns()
@@ -61,32 +45,40 @@ def _timed(sess: ort.InferenceSession, feed: dict, count: int) -> list[float]:
 
 
 def compare_latency(student_onnx: str | Path, teacher_onnx: str | Path, obs: np.ndarray,
-                    warmup: int, repeats: int) -> dict:
+                    warmup: int, windows: int, window_ms: float) -> dict:
     """Latency of the student and the teacher, measured in this one process."""
     feed = {"obs": np.asarray(obs, dtype=np.float32)[None]}
-    sessions = {"student": session(student_onnx), "teacher": session(teacher_onnx)}
-    for sess in sessions.values():
-        _timed(sess, feed, warmup)
-    times: dict[str, list[float]] = {"student": [], "teacher": []}
-    per_window = max(1, repeats // WINDOWS)
-    for _ in range(WINDOWS):
+    sessions = {"latency": session(student_onnx), "teacher_latency": session(teacher_onnx)}
+    per_window = {}
+    for name, sess in sessions.items():
+        warm = _timed(sess, feed, max(warmup, 1))
+        per_window[name] = max(MIN_INFERENCES_PER_WINDOW, math.ceil(window_ms * 1000 / np.median(warm)))
+    window_latencies: dict[str, list[float]] = {name: [] for name in sessions}
+    single: dict[str, list[float]] = {name: [] for name in sessions}
+    for _ in range(windows):
         for name, sess in sessions.items():
-            times[name].extend(_timed(sess, feed, per_window))
-    result = {}
-    for name, values in times.items():
-        prefix = "latency" if name == "student" else "teacher_latency"
-        result[f"{prefix}_us_median"] = float(np.median(values))
-        result[f"{prefix}_us_p99"] = float(np.percentile(values, 99))
+            times = _timed(sess, feed, per_window[name])
+            window_latencies[name].append(float(np.mean(times)))
+            single[name].extend(times)
+    result: dict = {}
+    for name in sessions:
+        result[f"{name}_us_median"] = float(np.median(window_latencies[name]))
+        result[f"{name}_us_p99"] = float(np.percentile(single[name], 99))
     result["latency_speedup"] = result["teacher_latency_us_median"] / result["latency_us_median"]
-    result["latency_protocol"] = {"batch": 1, "intra_op_threads": 1, "inter_op_threads": 1,
-                                  "execution_mode": "sequential", "graph_optimization": GRAPH_OPTIMIZATION,
-                                  "warmup": warmup, "timed": per_window * WINDOWS, "windows": WINDOWS}
+    result["latency_protocol"] = {
+        "runtime": f"onnxruntime {ort.__version__}", "batch": 1, "intra_op_threads": 1, "inter_op_threads": 1,
+        "execution_mode": "sequential", "graph_optimization": GRAPH_OPTIMIZATION, "warmup": warmup,
+        "windows": windows, "window_ms": window_ms, "inferences_per_window": per_window["latency"],
+        "teacher_inferences_per_window": per_window["teacher_latency"],
+    }
     return result
 
 
 def machine_info() -> dict:
-    return {"cpu": _cpu_model(), "machine": platform.machine(), "python": platform.python_version(),
-            "onnxruntime": ort.__version__, "torch": torch.__version__}
+    """The CPU and the library versions behind every measurement of a metrics file."""
+    return {"cpu": _cpu_model(), "machine": platform.machine(), "system": platform.platform(),
+            "python": platform.python_version(), "onnxruntime": ort.__version__, "onnx": onnx.__version__,
+            "torch": torch.__version__, "numpy": np.__version__}
 
 
 def _cpu_model() -> str:

@@ -1,4 +1,5 @@
-"""Measure one finished run: return on the held-out episodes, size, compute and latency.
+"""Measure one finished run: return on the held-out episodes, size, compute, latency and the
+embedded cost of its standalone C export (instructions, Cortex-M4 flash and RAM).
 
 Writes `metrics.json` (validated by workflow/schemas/metrics.schema.yaml). A run that is
 invalid or n/a gets a metrics file with its status and reason and no numbers, so the
@@ -7,6 +8,7 @@ leaderboard shows it as such and never ranks it.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +17,10 @@ import torch
 from policypress.envs import make_env
 from policypress.evaluate import policy_returns
 from policypress.io import read_json, write_json
-from policypress.latency import compare_latency, export_onnx, machine_info
+from policypress.embedded import embedded_metrics, toolchain_info
+from policypress.latency import compare_latency, machine_info
 from policypress.metrics import size_metrics
+from policypress.onnx_export import export_onnx
 from policypress.policy import Policy
 from policypress.specs import validate
 
@@ -40,8 +44,10 @@ def return_scores(returns: list[float], teacher_returns: list[float], random_ret
 
 
 def measure_run(run_dir: str | Path, teacher_dir: str | Path, env_spec: dict, latency: dict, out: str | Path) -> dict:
+    """`latency` holds compare_latency's protocol settings: warmup, windows, window_ms."""
     run_dir, teacher_dir = Path(run_dir), Path(teacher_dir)
     torch.set_num_threads(1)
+    log = logging.getLogger("policypress.measure")
     run = read_json(run_dir / "run.json")
     metrics = {key: run[key] for key in ("env", "seed", "method", "level", "profile", "status", "reason")}
     metrics["budget_used"] = run["budget"]["used"]
@@ -55,9 +61,9 @@ def measure_run(run_dir: str | Path, teacher_dir: str | Path, env_spec: dict, la
         metrics.update(size_metrics(policy))
         student_onnx = export_onnx(policy, run_dir / "policy.onnx")
         obs, _ = make_env(env_spec).reset(seed=teacher_info["eval_seeds"][0])
-        metrics.update(compare_latency(student_onnx, teacher_dir / "policy.onnx", obs,
-                                       latency["warmup"], latency["repeats"]))
-        metrics["machine"] = machine_info()
+        metrics.update(compare_latency(student_onnx, teacher_dir / "policy.onnx", obs, **latency))
+        metrics.update(embedded_metrics(policy, run_dir / "policy.c", obs, log))
+        metrics["machine"] = {**machine_info(), **toolchain_info()}
     validate(metrics, "metrics", out)
     write_json(out, metrics)
     return metrics

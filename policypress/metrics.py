@@ -15,13 +15,27 @@ from torch import nn
 from policypress.policy import Policy
 
 FLOAT_BYTES = 4
+INT8_BYTES = 1
 
 
 @torch.no_grad()
 def effective_parameters(policy: Policy) -> dict[str, torch.Tensor]:
-    """The parameters as deployed: masked entries are zero whether or not they were zeroed yet."""
-    return {name: param * policy.masks[name] if name in policy.masks else param
-            for name, param in policy.net.named_parameters()}
+    """The parameters as deployed: masked entries are zero whether or not they were zeroed yet,
+    and int8 weights are their dequantized codes (a weight that rounds to 0 is zero)."""
+    effective = {}
+    for name, param in policy.net.named_parameters():
+        if name in policy.masks:
+            param = param * policy.masks[name]
+        layer, kind = name.split(".")
+        if kind == "weight" and layer in policy.quant:
+            param = policy.quant[layer].dequantized_weight(param)
+        effective[name] = param
+    return effective
+
+
+def is_int8(policy: Policy, name: str) -> bool:
+    layer, kind = name.split(".")
+    return kind == "weight" and layer in policy.quant
 
 
 def params(policy: Policy) -> tuple[int, int]:
@@ -31,13 +45,18 @@ def params(policy: Policy) -> tuple[int, int]:
 
 
 def storage_bytes(policy: Policy) -> int:
-    """Bytes of the parameters in their own format: each tensor dense fp32, or sparse as
-    fp32 nonzero values plus a one-bit-per-entry occupancy bitmap, whichever is smaller."""
+    """Bytes of the parameters in their own format: each tensor dense, or sparse as nonzero
+    values plus a one-bit-per-entry occupancy bitmap, whichever is smaller. Values are fp32, or
+    int8 for quantized weights, which add their fp32 scales (one per output channel) and the
+    input's scale and zero point."""
     total = 0
-    for tensor in effective_parameters(policy).values():
-        dense = tensor.numel() * FLOAT_BYTES
-        sparse = int(torch.count_nonzero(tensor)) * FLOAT_BYTES + math.ceil(tensor.numel() / 8)
+    for name, tensor in effective_parameters(policy).items():
+        value_bytes = INT8_BYTES if is_int8(policy, name) else FLOAT_BYTES
+        dense = tensor.numel() * value_bytes
+        sparse = int(torch.count_nonzero(tensor)) * value_bytes + math.ceil(tensor.numel() / 8)
         total += min(dense, sparse)
+    for quant in policy.quant.values():
+        total += (quant.weight_scale.numel() + 1) * FLOAT_BYTES + INT8_BYTES
     return total
 
 

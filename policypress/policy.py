@@ -1,7 +1,7 @@
 """The one policy format every teacher is converted to and every method returns.
 
 A `Policy` is observation preprocessing, a sequence of layers from a small allowed set (with
-optional masks for unstructured sparsity), and an action head. It is saved as safetensors
+optional masks for unstructured sparsity and optional int8 quantization), and an action head. It is saved as safetensors
 weights plus a JSON architecture spec (never pickle), so any artifact loads safely, and
 every metric (parameters, MACs, bytes, latency, exports) is computed from this one format.
 """
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.nn import functional as F
 
 from policypress.io import atomic_dir
 
@@ -38,6 +39,53 @@ HEAD_KINDS = ("argmax", "rescale", "clip")
 
 class PolicyFormatError(ValueError):
     """A policy that does not follow the format: unknown layer, bad spec, wrong tensors."""
+
+
+class LayerQuant(nn.Module):
+    """int8 inference of one Linear or Conv2d layer.
+
+    The input is quantized per tensor to uint8, q = clamp(round(x / input_scale) + zero_point,
+    0, 255); the weight per output channel to int8, w_q = clamp(round(w / weight_scale[o]),
+    -127, 127). The products are accumulated exactly as integers and rescaled:
+    y[o] = (input_scale * weight_scale[o]) * Σ (q - zero_point) w_q + bias[o].
+    ONNX (QuantizeLinear + MatMulInteger/ConvInteger) and the C int8 kernel compute the same.
+    """
+
+    WEIGHT_MAX = 127
+
+    def __init__(self, out_channels: int):
+        super().__init__()
+        self.register_buffer("input_scale", torch.ones(()))
+        self.register_buffer("input_zero_point", torch.zeros((), dtype=torch.int32))
+        self.register_buffer("weight_scale", torch.ones(out_channels))
+
+    def input_codes(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(torch.round(x / self.input_scale) + self.input_zero_point, 0, 255)
+
+    def weight_codes(self, weight: torch.Tensor) -> torch.Tensor:
+        scale = self.weight_scale.view(-1, *[1] * (weight.dim() - 1))
+        return torch.clamp(torch.round(weight / scale), -self.WEIGHT_MAX, self.WEIGHT_MAX)
+
+    def dequantized_weight(self, weight: torch.Tensor) -> torch.Tensor:
+        return self.weight_codes(weight) * self.weight_scale.view(-1, *[1] * (weight.dim() - 1))
+
+    def output_scale(self) -> torch.Tensor:
+        return self.input_scale * self.weight_scale
+
+    def forward(self, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        # float64 holds every int32 accumulator exactly, as the integer kernels do.
+        q = (self.input_codes(x) - self.input_zero_point).double()
+        w = self.weight_codes(layer.weight).double()
+        if isinstance(layer, nn.Conv2d):
+            acc = F.conv2d(q, w, None, layer.stride, layer.padding)
+            scale = self.output_scale().view(-1, 1, 1)
+        else:
+            acc = F.linear(q, w)
+            scale = self.output_scale()
+        y = acc.float() * scale
+        if layer.bias is not None:
+            y = y + (layer.bias.view(-1, 1, 1) if isinstance(layer, nn.Conv2d) else layer.bias)
+        return y
 
 
 class Preprocess(nn.Module):
@@ -120,7 +168,8 @@ class Policy(nn.Module):
     """A deployable policy: `preprocess` → `net` (allowed layers, optional masks) → `head`.
 
     `forward` returns the raw network output (Q-values, logits or pre-head action), which is
-    what distillation matches; `act` returns environment actions.
+    what distillation matches; `act` returns environment actions. `quant` maps the index (as
+    a string) of a Linear or Conv2d layer to its `LayerQuant`; such a layer runs in int8.
     """
 
     def __init__(
@@ -131,6 +180,7 @@ class Policy(nn.Module):
         output: str,
         masks: dict[str, torch.Tensor] | None = None,
         metadata: dict | None = None,
+        quant: dict[str, LayerQuant] | None = None,
     ):
         super().__init__()
         if output not in OUTPUT_KINDS:
@@ -147,6 +197,13 @@ class Policy(nn.Module):
         for name, mask in self.masks.items():
             if name not in params or params[name].shape != mask.shape:
                 raise PolicyFormatError(f"mask {name!r} does not match a parameter of the net")
+        self.quant = nn.ModuleDict(quant or {})
+        for key, layer_quant in self.quant.items():
+            layer = net[int(key)] if key.isdigit() and int(key) < len(net) else None
+            if not isinstance(layer, (nn.Linear, nn.Conv2d)):
+                raise PolicyFormatError(f"quantized: layer {key} is not a Linear or Conv2d layer")
+            if layer_quant.weight_scale.shape != (layer.weight.shape[0],):
+                raise PolicyFormatError(f"quantized: layer {key} needs one weight scale per output channel")
 
     # -- inference -------------------------------------------------------------------------
     @property
@@ -158,7 +215,13 @@ class Policy(nn.Module):
         return self.head.kind == "argmax"
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(self.preprocess(obs))
+        x = self.preprocess(obs)
+        if not self.quant:
+            return self.net(x)
+        for index, layer in enumerate(self.net):
+            key = str(index)
+            x = self.quant[key](layer, x) if key in self.quant else layer(x)
+        return x
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
@@ -168,10 +231,6 @@ class Policy(nn.Module):
         batch = torch.as_tensor(obs[None] if single else obs)
         actions = self.head(self(batch)).numpy()
         return actions[0] if single else actions
-
-    def deployed(self) -> nn.Module:
-        """Observation in, action out: what is exported and timed."""
-        return nn.Sequential(self.preprocess, self.net, self.head)
 
     # -- sparsity --------------------------------------------------------------------------
     @torch.no_grad()
@@ -193,6 +252,7 @@ class Policy(nn.Module):
             "layers": [layer_spec(m) for m in self.net],
             "head": self.head.spec(),
             "masks": sorted(self.masks),
+            "quantized": sorted(self.quant, key=int),
             "metadata": self.metadata,
         }
 
@@ -214,8 +274,11 @@ class Policy(nn.Module):
             preprocess = Preprocess(tuple(pre["obs_shape"]), pre.get("normalize"), pre.get("scale"))
             net = nn.Sequential(*(build_layer(layer) for layer in spec["layers"]))
             head = ActionHead(spec["head"]["kind"], spec["head"]["action_dim"])
-            return cls(preprocess, net, head, spec["output"], metadata=spec.get("metadata"))
-        except (KeyError, TypeError) as err:
+            quant = {str(i): LayerQuant(net[int(i)].weight.shape[0]) for i in spec.get("quantized", [])}
+            return cls(preprocess, net, head, spec["output"], metadata=spec.get("metadata"), quant=quant)
+        except PolicyFormatError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
             raise PolicyFormatError(f"policy spec is missing or has a malformed field: {err}") from err
 
     @classmethod
@@ -232,4 +295,4 @@ class Policy(nn.Module):
             raise PolicyFormatError(f"{directory / WEIGHTS_FILE}: tensors do not match the spec") from err
         if sorted(masks) != spec["masks"]:
             raise PolicyFormatError(f"{directory / SPEC_FILE}: masks: listed masks differ from the stored ones")
-        return cls(policy.preprocess, policy.net, policy.head, policy.output, masks, policy.metadata)
+        return cls(policy.preprocess, policy.net, policy.head, policy.output, masks, policy.metadata, dict(policy.quant))

@@ -30,7 +30,7 @@ from torch import nn
 from policypress.envs import make_env
 from policypress.evaluate import VALIDATION_SEED_OFFSET, eval_seeds, policy_returns, random_returns
 from policypress.io import write_json
-from policypress.latency import export_onnx
+from policypress.onnx_export import export_onnx
 from policypress.policy import ActionHead, Policy, Preprocess
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3}

@@ -1,5 +1,6 @@
 rule measure:
-    """Return on the held-out episodes, size, MACs and latency (beside the teacher's) of one run."""
+    """Return on the held-out episodes, size, MACs, latency (beside the teacher's) and the embedded
+    cost of the C export (instructions, Cortex-M4 flash and RAM) of one run."""
     input:
         run="results/runs/{env}/{seed}/{method}/{level}/run.json",
         info="results/teachers/{env}/{seed}/teacher.json",
@@ -10,7 +11,8 @@ rule measure:
         "results/logs/runs/{env}/{seed}/{method}/{level}/measure.log",
     params:
         warmup=config["latency"]["warmup"],
-        repeats=config["latency"]["repeats"],
+        windows=config["latency"]["windows"],
+        window_ms=config["latency"]["window_ms"],
     conda:
         "../envs/policypress.yaml"
     resources:
@@ -19,4 +21,5 @@ rule measure:
     shell:
         "policypress measure --run results/runs/{wildcards.env}/{wildcards.seed}/{wildcards.method}/{wildcards.level}"
         " --teacher results/teachers/{wildcards.env}/{wildcards.seed} --env {wildcards.env}"
-        " --warmup {params.warmup} --repeats {params.repeats} --out {output.metrics} > {log} 2>&1"
+        " --warmup {params.warmup} --windows {params.windows} --window-ms {params.window_ms}"
+        " --out {output.metrics} > {log} 2>&1"

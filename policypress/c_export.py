@@ -1,0 +1,206 @@
+"""Standalone C export of a `Policy`: one C99 file, no dependencies, no dynamic allocation.
+
+Each weighted layer gets a kernel chosen for it, and the choice is recorded:
+- int8 layers (`Policy.quant`) use int8 kernels (the input quantized to uint8, exact int32
+  accumulation, one float rescale per output), float layers fp32 kernels;
+- the weights are stored dense, or as CSR (values, 16-bit input offsets, 32-bit row starts)
+  when CSR is both smaller (flash) and faster (instructions). A CSR nonzero costs more
+  instructions than a dense weight (an indexed load, no vectorization), so CSR is faster only
+  below a density: `benchmarks/sparse_crossover.py` measures it, and the README shows the table.
+Preprocessing and the action head are in the file, as deployed. The template is
+`policypress/c/policy.c.j2`; `policypress/embedded.py` builds, runs and measures it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from torch import nn
+
+from policypress.io import write_text
+from policypress.metrics import conv_output_shape, effective_parameters
+from policypress.policy import Policy
+
+TEMPLATES = Path(__file__).parent / "c"
+FLOAT_BYTES, INT8_BYTES, OFFSET_BYTES, ROW_BYTES = 4, 1, 2, 4
+MAX_OFFSET = 2**16 - 1
+STORAGES = ("auto", "dense", "sparse")  # "auto" is the rule; the others force one, for benchmarks
+# Instructions of one CSR nonzero per dense weight, measured with benchmarks/sparse_crossover.py
+# (x86-64, gcc 12 -O2; the dense int8 loop vectorizes, the CSR loops cannot).
+CSR_COST_PER_DENSE_WEIGHT = {"f32": 2.3, "i8": 8.1}
+
+
+class CExportError(ValueError):
+    """A policy the C export cannot express (e.g. a padded convolution)."""
+
+
+@dataclasses.dataclass
+class KernelChoice:
+    """The kernel of one weighted layer and the weight bytes of each storage it could use."""
+
+    layer: int
+    kernel: str  # dense_f32, conv_f32, sparse_f32, dense_i8, conv_i8, sparse_i8
+    dense_bytes: int
+    sparse_bytes: int | None  # None: the offsets do not fit in 16 bits
+
+    @property
+    def weight_bytes(self) -> int:
+        return self.sparse_bytes if self.kernel.startswith("sparse") else self.dense_bytes
+
+
+def _literals(values: np.ndarray, ctype: str) -> str:
+    flat = values.reshape(-1)
+    if ctype == "float":
+        items = [f"{v:.9e}f" for v in flat.astype(np.float32).tolist()]  # 9 digits: exact for float32
+    else:
+        items = [str(int(v)) for v in flat.tolist()]
+    return "\n".join("    " + ", ".join(items[i:i + 8]) + "," for i in range(0, len(items), 8))
+
+
+class _Source:
+    """The arrays, steps and kernels of the C file being generated."""
+
+    def __init__(self, storage: str):
+        if storage not in STORAGES:
+            raise ValueError(f"storage: {storage!r} is not one of {STORAGES}")
+        self.storage = storage
+        self.arrays: list[dict] = []
+        self.steps: list[dict] = []
+        self.used: set[str] = set()
+        self.choices: list[KernelChoice] = []
+
+    def array(self, name: str, ctype: str, values) -> str:
+        values = np.asarray(values)
+        self.arrays.append({"name": name, "type": ctype, "length": max(values.size, 1),
+                            "literals": _literals(values, ctype) if values.size else "    0"})
+        return name
+
+
+def _sparse_rows(weight: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR of a (rows, columns) matrix: nonzero values, their input offsets, row starts."""
+    rows, cols = np.nonzero(weight)
+    starts = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=weight.shape[0]))])
+    return weight[rows, cols], offsets[cols], starts
+
+
+def _weighted_step(src: _Source, index: int, layer: nn.Module, weight: torch.Tensor, policy: Policy,
+                   shape: tuple[int, ...]) -> tuple[int, ...]:
+    conv = isinstance(layer, nn.Conv2d)
+    quant = policy.quant[str(index)] if str(index) in policy.quant else None
+    dtype = "i8" if quant is not None else "f32"
+    ctype, value_bytes = ("int8_t", INT8_BYTES) if quant is not None else ("float", FLOAT_BYTES)
+    values = (quant.weight_codes(weight) if quant is not None else weight).detach().numpy()
+    matrix = values.reshape(values.shape[0], -1)
+    if conv:
+        if tuple(layer.padding) != (0, 0):
+            raise CExportError(f"layer {index}: Conv2d with padding {tuple(layer.padding)} has no C kernel")
+        in_c, in_h, in_w = shape
+        k_h, k_w = layer.kernel_size
+        out_shape = conv_output_shape(shape, layer.out_channels, layer.kernel_size, layer.stride, layer.padding)
+        grid = np.arange(in_c)[:, None, None] * in_h * in_w + np.arange(k_h)[None, :, None] * in_w + np.arange(k_w)
+        offsets = grid.reshape(-1)
+    else:
+        out_shape = (layer.out_features,)
+        offsets = np.arange(layer.in_features)
+    nonzero = int(np.count_nonzero(matrix))
+    dense_bytes = matrix.size * value_bytes
+    sparse_bytes = (nonzero * (value_bytes + OFFSET_BYTES) + (matrix.shape[0] + 1) * ROW_BYTES
+                    if offsets.max() <= MAX_OFFSET else None)
+    faster = nonzero * CSR_COST_PER_DENSE_WEIGHT[dtype] < matrix.size
+    sparse = sparse_bytes is not None and (src.storage == "sparse" or
+                                           (src.storage == "auto" and sparse_bytes < dense_bytes and faster))
+    kernel = f"{'sparse' if sparse else 'conv' if conv else 'dense'}_{dtype}"
+    src.choices.append(KernelChoice(index, kernel, dense_bytes, sparse_bytes))
+    src.used.add(kernel)
+
+    bias = layer.bias.detach().numpy() if layer.bias is not None else np.zeros(matrix.shape[0], np.float32)
+    b = src.array(f"pp_bias{index}", "float", bias)
+    scale = src.array(f"pp_scale{index}", "float", quant.output_scale().numpy()) if quant is not None else "0"
+    x = "x"
+    code = ""
+    if quant is not None:
+        src.used.add("quantize")
+        x = "pp_codes"
+        code = (f"quantize(x, pp_codes, {math.prod(shape)}, {float(quant.input_scale):.9e}f, "
+                f"{int(quant.input_zero_point)});\n    ")
+    stride_h, stride_w = layer.stride if conv else (1, 1)
+    if sparse:
+        v, off, starts = _sparse_rows(matrix, offsets)
+        out_h, out_w = out_shape[1:] if conv else (1, 1)
+        code += (f"{kernel}({src.array(f'pp_values{index}', ctype, v)}, "
+                 f"{src.array(f'pp_offsets{index}', 'uint16_t', off)}, {src.array(f'pp_rows{index}', 'uint32_t', starts)}, "
+                 f"{scale}, {b}, {x}, y, {matrix.shape[0]}, {out_h}, {out_w}, {shape[-1] if conv else 1}, "
+                 f"{stride_h}, {stride_w});")
+    elif conv:
+        code += (f"{kernel}({src.array(f'pp_weight{index}', ctype, matrix)}, {scale}, {b}, {x}, y, {in_c}, {in_h}, "
+                 f"{in_w}, {layer.out_channels}, {k_h}, {k_w}, {stride_h}, {stride_w}, {out_shape[1]}, {out_shape[2]});")
+    else:
+        code += (f"{kernel}({src.array(f'pp_weight{index}', ctype, matrix)}, {scale}, {b}, {x}, y, "
+                 f"{layer.in_features}, {layer.out_features});")
+    doc = (f"layer {index}: {type(layer).__name__} {'x'.join(map(str, shape))} -> {'x'.join(map(str, out_shape))}, "
+           f"{kernel}, {nonzero} nonzero weights, {src.choices[-1].weight_bytes} weight bytes")
+    src.steps.append({"doc": doc, "code": code, "swaps": True, "kernel": kernel})
+    return out_shape
+
+
+def c_source(policy: Policy, name: str = "policy", storage: str = "auto") -> tuple[str, list[KernelChoice]]:
+    """The C file of the policy, and the kernel chosen for each weighted layer."""
+    src = _Source(storage)
+    weights = effective_parameters(policy)
+    shape = tuple(policy.obs_shape)
+    sizes = [math.prod(shape)]
+    input_codes = 0
+    for index, layer in enumerate(policy.net):
+        size = math.prod(shape)
+        if isinstance(layer, (nn.Linear, nn.Conv2d)):
+            if str(index) in policy.quant:
+                input_codes = max(input_codes, size)
+            shape = _weighted_step(src, index, layer, weights[f"{index}.weight"], policy, shape)
+        elif isinstance(layer, nn.Flatten):
+            src.steps.append({"doc": f"layer {index}: Flatten (the channel-major layout is already flat)",
+                              "code": "", "swaps": False, "kernel": None})
+            shape = (size,)
+        else:
+            activation = {"ReLU": "relu", "Tanh": "tanh_"}[type(layer).__name__]
+            src.used.add(activation.rstrip("_"))
+            src.steps.append({"doc": f"layer {index}: {type(layer).__name__}", "code": f"{activation}(x, {size});",
+                              "swaps": False, "kernel": None})
+        sizes.append(math.prod(shape))
+
+    pre, head = policy.preprocess, policy.head
+    normalize = None
+    if pre.normalize is not None:
+        src.array("pp_obs_mean", "float", pre.mean.numpy())
+        src.array("pp_obs_std", "float", torch.sqrt(pre.var + pre.normalize["epsilon"]).numpy())
+        clip = float(np.float32(pre.normalize["clip"]))
+        normalize = {"low": f"{-clip:.9e}f", "high": f"{clip:.9e}f"}
+    if head.kind == "rescale":
+        src.array("pp_low", "float", head.low.numpy())
+        src.array("pp_range", "float", (head.high - head.low).numpy())
+    elif head.kind == "clip":
+        src.array("pp_low", "float", head.low.numpy())
+        src.array("pp_high", "float", head.high.numpy())
+    output_size = math.prod(shape)
+    jinja = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, trim_blocks=True,
+                        lstrip_blocks=True, keep_trailing_newline=True)
+    text = jinja.get_template("policy.c.j2").render(
+        name=name, output_kind=policy.output, obs_size=sizes[0], obs_shape="x".join(map(str, policy.obs_shape)),
+        output_size=output_size, action_size=1 if policy.is_discrete else head.action_dim,
+        action_doc="the index of the best output, as a float" if policy.is_discrete else f"{head.action_dim} floats",
+        arrays=src.arrays, steps=src.steps, used=src.used, buffer_size=max(sizes), input_codes_size=input_codes,
+        normalize=normalize, scale=f"{float(np.float32(pre.scale)):.9e}f" if pre.scale is not None else None,
+        head=head.kind,
+    )
+    return text, src.choices
+
+
+def export_c(policy: Policy, path: str | Path, name: str = "policy", storage: str = "auto") -> list[KernelChoice]:
+    """Write the policy's C file (atomically); returns the kernel chosen for each weighted layer."""
+    text, choices = c_source(policy, name, storage)
+    write_text(path, text)
+    return choices
