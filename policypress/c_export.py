@@ -24,7 +24,7 @@ from torch import nn
 
 from policypress.io import write_text
 from policypress.metrics import conv_output_shape, effective_parameters
-from policypress.policy import Policy
+from policypress.policy import LayerQuant, Policy
 
 TEMPLATES = Path(__file__).parent / "c"
 FLOAT_BYTES, INT8_BYTES, OFFSET_BYTES, ROW_BYTES = 4, 1, 2, 4
@@ -88,62 +88,66 @@ def _sparse_rows(weight: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, n
     return weight[rows, cols], offsets[cols], starts
 
 
-def _weighted_step(src: _Source, index: int, layer: nn.Module, weight: torch.Tensor, policy: Policy,
+# The kernels' size arguments, named as in the template; a Linear layer is a 1x1 convolution.
+KERNEL_ARGS = {"dense": ("in_c", "out_c"),
+               "conv": ("in_c", "in_h", "in_w", "out_c", "k_h", "k_w", "s_h", "s_w", "out_h", "out_w"),
+               "sparse": ("out_c", "out_h", "out_w", "in_w", "s_h", "s_w")}
+
+
+def _geometry(index: int, layer: nn.Module, shape: tuple[int, ...]) -> dict[str, int]:
+    if isinstance(layer, nn.Linear):
+        return dict(in_c=layer.in_features, in_h=1, in_w=1, out_c=layer.out_features, k_h=1, k_w=1, s_h=1, s_w=1,
+                    out_h=1, out_w=1)
+    if tuple(layer.padding) != (0, 0):
+        raise CExportError(f"layer {index}: Conv2d with padding {tuple(layer.padding)} has no C kernel")
+    (in_c, in_h, in_w), (k_h, k_w), (s_h, s_w) = shape, layer.kernel_size, layer.stride
+    _, out_h, out_w = conv_output_shape(shape, layer.out_channels, layer.kernel_size, layer.stride, layer.padding)
+    return dict(in_c=in_c, in_h=in_h, in_w=in_w, out_c=layer.out_channels, k_h=k_h, k_w=k_w, s_h=s_h, s_w=s_w,
+                out_h=out_h, out_w=out_w)
+
+
+def _weighted_step(src: _Source, index: int, layer: nn.Module, weight: torch.Tensor, quant: LayerQuant | None,
                    shape: tuple[int, ...]) -> tuple[int, ...]:
-    conv = isinstance(layer, nn.Conv2d)
-    quant = policy.quant[str(index)] if str(index) in policy.quant else None
-    dtype = "i8" if quant is not None else "f32"
-    ctype, value_bytes = ("int8_t", INT8_BYTES) if quant is not None else ("float", FLOAT_BYTES)
-    values = (quant.weight_codes(weight) if quant is not None else weight).detach().numpy()
-    matrix = values.reshape(values.shape[0], -1)
-    if conv:
-        if tuple(layer.padding) != (0, 0):
-            raise CExportError(f"layer {index}: Conv2d with padding {tuple(layer.padding)} has no C kernel")
-        in_c, in_h, in_w = shape
-        k_h, k_w = layer.kernel_size
-        out_shape = conv_output_shape(shape, layer.out_channels, layer.kernel_size, layer.stride, layer.padding)
-        grid = np.arange(in_c)[:, None, None] * in_h * in_w + np.arange(k_h)[None, :, None] * in_w + np.arange(k_w)
-        offsets = grid.reshape(-1)
-    else:
-        out_shape = (layer.out_features,)
-        offsets = np.arange(layer.in_features)
+    """Add one Linear or Conv2d layer (its arrays, kernel and call); returns its output shape."""
+    g = _geometry(index, layer, shape)
+    dtype, ctype, value_bytes = ("i8", "int8_t", INT8_BYTES) if quant is not None else ("f32", "float", FLOAT_BYTES)
+    matrix = (quant.weight_codes(weight) if quant is not None else weight).detach().numpy().reshape(g["out_c"], -1)
+    # A weight's input, relative to the receptive field's origin (for Linear: its column).
+    offsets = (np.arange(g["in_c"])[:, None, None] * g["in_h"] * g["in_w"]
+               + np.arange(g["k_h"])[None, :, None] * g["in_w"] + np.arange(g["k_w"])).reshape(-1)
     nonzero = int(np.count_nonzero(matrix))
     dense_bytes = matrix.size * value_bytes
-    sparse_bytes = (nonzero * (value_bytes + OFFSET_BYTES) + (matrix.shape[0] + 1) * ROW_BYTES
+    sparse_bytes = (nonzero * (value_bytes + OFFSET_BYTES) + (g["out_c"] + 1) * ROW_BYTES
                     if offsets.max() <= MAX_OFFSET else None)
     faster = nonzero * CSR_COST_PER_DENSE_WEIGHT[dtype] < matrix.size
     sparse = sparse_bytes is not None and (src.storage == "sparse" or
                                            (src.storage == "auto" and sparse_bytes < dense_bytes and faster))
-    kernel = f"{'sparse' if sparse else 'conv' if conv else 'dense'}_{dtype}"
-    src.choices.append(KernelChoice(index, kernel, dense_bytes, sparse_bytes))
+    form = "sparse" if sparse else "conv" if isinstance(layer, nn.Conv2d) else "dense"
+    kernel = f"{form}_{dtype}"
+    choice = KernelChoice(index, kernel, dense_bytes, sparse_bytes)
+    src.choices.append(choice)
     src.used.add(kernel)
 
-    bias = layer.bias.detach().numpy() if layer.bias is not None else np.zeros(matrix.shape[0], np.float32)
-    b = src.array(f"pp_bias{index}", "float", bias)
+    if sparse:
+        values, value_offsets, row_starts = _sparse_rows(matrix, offsets)
+        weights = (f"{src.array(f'pp_values{index}', ctype, values)}, "
+                   f"{src.array(f'pp_offsets{index}', 'uint16_t', value_offsets)}, "
+                   f"{src.array(f'pp_rows{index}', 'uint32_t', row_starts)}")
+    else:
+        weights = src.array(f"pp_weight{index}", ctype, matrix)
+    bias = layer.bias.detach().numpy() if layer.bias is not None else np.zeros(g["out_c"], np.float32)
     scale = src.array(f"pp_scale{index}", "float", quant.output_scale().numpy()) if quant is not None else "0"
-    x = "x"
-    code = ""
+    x, code = "x", ""
     if quant is not None:
         src.used.add("quantize")
         x = "pp_codes"
         code = (f"quantize(x, pp_codes, {math.prod(shape)}, {float(quant.input_scale):.9e}f, "
                 f"{int(quant.input_zero_point)});\n    ")
-    stride_h, stride_w = layer.stride if conv else (1, 1)
-    if sparse:
-        v, off, starts = _sparse_rows(matrix, offsets)
-        out_h, out_w = out_shape[1:] if conv else (1, 1)
-        code += (f"{kernel}({src.array(f'pp_values{index}', ctype, v)}, "
-                 f"{src.array(f'pp_offsets{index}', 'uint16_t', off)}, {src.array(f'pp_rows{index}', 'uint32_t', starts)}, "
-                 f"{scale}, {b}, {x}, y, {matrix.shape[0]}, {out_h}, {out_w}, {shape[-1] if conv else 1}, "
-                 f"{stride_h}, {stride_w});")
-    elif conv:
-        code += (f"{kernel}({src.array(f'pp_weight{index}', ctype, matrix)}, {scale}, {b}, {x}, y, {in_c}, {in_h}, "
-                 f"{in_w}, {layer.out_channels}, {k_h}, {k_w}, {stride_h}, {stride_w}, {out_shape[1]}, {out_shape[2]});")
-    else:
-        code += (f"{kernel}({src.array(f'pp_weight{index}', ctype, matrix)}, {scale}, {b}, {x}, y, "
-                 f"{layer.in_features}, {layer.out_features});")
+    sizes = ", ".join(str(g[arg]) for arg in KERNEL_ARGS[form])
+    code += f"{kernel}({weights}, {scale}, {src.array(f'pp_bias{index}', 'float', bias)}, {x}, y, {sizes});"
+    out_shape = (g["out_c"], g["out_h"], g["out_w"]) if isinstance(layer, nn.Conv2d) else (g["out_c"],)
     doc = (f"layer {index}: {type(layer).__name__} {'x'.join(map(str, shape))} -> {'x'.join(map(str, out_shape))}, "
-           f"{kernel}, {nonzero} nonzero weights, {src.choices[-1].weight_bytes} weight bytes")
+           f"{kernel}, {nonzero} nonzero weights, {choice.weight_bytes} weight bytes")
     src.steps.append({"doc": doc, "code": code, "swaps": True, "kernel": kernel})
     return out_shape
 
@@ -160,7 +164,8 @@ def c_source(policy: Policy, name: str = "policy", storage: str = "auto") -> tup
         if isinstance(layer, (nn.Linear, nn.Conv2d)):
             if str(index) in policy.quant:
                 input_codes = max(input_codes, size)
-            shape = _weighted_step(src, index, layer, weights[f"{index}.weight"], policy, shape)
+            quant = policy.quant[str(index)] if str(index) in policy.quant else None
+            shape = _weighted_step(src, index, layer, weights[f"{index}.weight"], quant, shape)
         elif isinstance(layer, nn.Flatten):
             src.steps.append({"doc": f"layer {index}: Flatten (the channel-major layout is already flat)",
                               "code": "", "swaps": False, "kernel": None})

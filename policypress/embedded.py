@@ -77,7 +77,8 @@ def cortex_m4_footprint(c_file: str | Path) -> dict[str, int]:
     with tempfile.TemporaryDirectory() as tmp:
         elf = Path(tmp) / "policy.elf"
         _run([ARM_CC, *CORTEX_M4_FLAGS, *CORTEX_M4_LINK, "-o", str(elf), str(c_file), "-lm"])
-        text, data, bss = (int(v) for v in _run([ARM_SIZE, "-B", str(elf)], text=True).stdout.splitlines()[1].split()[:3])
+        sizes = _run([ARM_SIZE, "-B", str(elf)], text=True).stdout.splitlines()[1]
+        text, data, bss = (int(v) for v in sizes.split()[:3])
     return {"flash_bytes": text + data, "ram_bytes": data + bss}
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from policypress.embedded import embedded_metrics, toolchain_info
 from policypress.envs import make_env
 from policypress.evaluate import policy_returns
 from policypress.io import read_json, write_json
-from policypress.embedded import embedded_metrics, toolchain_info
 from policypress.latency import compare_latency, machine_info
 from policypress.metrics import size_metrics
 from policypress.onnx_export import export_onnx

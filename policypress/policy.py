@@ -295,4 +295,5 @@ class Policy(nn.Module):
             raise PolicyFormatError(f"{directory / WEIGHTS_FILE}: tensors do not match the spec") from err
         if sorted(masks) != spec["masks"]:
             raise PolicyFormatError(f"{directory / SPEC_FILE}: masks: listed masks differ from the stored ones")
-        return cls(policy.preprocess, policy.net, policy.head, policy.output, masks, policy.metadata, dict(policy.quant))
+        return cls(policy.preprocess, policy.net, policy.head, policy.output, masks, policy.metadata,
+                   dict(policy.quant))

@@ -74,7 +74,8 @@ def check_config(config: dict, source: str | Path, envs_dir: str | Path = ENVS_D
     validate(config, "config", source)
     config = dict(config)
     config.setdefault("method_dirs", ["methods"])
-    config["latency"] = {"warmup": 200, "repeats": 2000, **config.get("latency", {})}
+    latency_fields = schema("config")["properties"]["latency"]["properties"]
+    config["latency"] = {key: field["default"] for key, field in latency_fields.items()} | config.get("latency", {})
     for index, env in enumerate(config["envs"]):
         if not (Path(envs_dir) / f"{env}.yaml").is_file():
             raise SpecError(f"{source}: envs[{index}]: unknown environment {env!r} (no {envs_dir}/{env}.yaml)")

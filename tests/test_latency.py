@@ -1,30 +1,13 @@
-"""ONNX export computes the policy's actions; the latency protocol reports what it promises."""
+"""The latency protocol reports what it promises."""
 
 import numpy as np
 import onnxruntime as ort
 import pytest
-import torch
 
-from policypress.latency import compare_latency, export_onnx, session
-from tests.test_metrics import cnn
+from policypress.architecture import resized
+from policypress.latency import MIN_INFERENCES_PER_WINDOW, compare_latency, machine_info, session
+from policypress.onnx_export import export_onnx
 from tests.test_policy import small_policy
-
-
-@pytest.mark.parametrize("make", [lambda: small_policy("argmax"), lambda: small_policy("rescale"),
-                                  lambda: small_policy("clip"), cnn], ids=["argmax", "rescale", "clip", "cnn"])
-def test_onnx_actions_equal_the_torch_policy(make, tmp_path):
-    policy = make()
-    path = export_onnx(policy, tmp_path / "p.onnx")
-    rng = np.random.default_rng(0)
-    sess = session(path)
-    for _ in range(50):
-        obs = rng.normal(size=policy.obs_shape).astype(np.float32) * (255 if len(policy.obs_shape) == 3 else 2)
-        (onnx_action,) = sess.run(None, {"obs": obs[None]})
-        expected = policy.act(obs)
-        if policy.is_discrete:
-            assert int(onnx_action[0]) == int(expected)
-        else:
-            np.testing.assert_allclose(onnx_action[0], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_sessions_use_one_thread_sequentially(tmp_path):
@@ -34,19 +17,26 @@ def test_sessions_use_one_thread_sequentially(tmp_path):
     assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
 
 
-def test_latency_report_has_medians_p99_and_the_teacher_ratio(tmp_path):
+def test_latency_report_has_window_medians_p99_and_the_teacher_ratio(tmp_path):
     small = export_onnx(small_policy(), tmp_path / "small.onnx")
-    result = compare_latency(small, small, np.zeros(3, dtype=np.float32), warmup=5, repeats=100)
+    big = export_onnx(resized(small_policy(), [256]), tmp_path / "big.onnx")
+    result = compare_latency(small, big, np.zeros(3, dtype=np.float32), warmup=5, windows=4, window_ms=0.01)
     assert result["latency_us_p99"] >= result["latency_us_median"] > 0
     assert result["teacher_latency_us_p99"] >= result["teacher_latency_us_median"] > 0
     assert result["latency_speedup"] == pytest.approx(result["teacher_latency_us_median"] / result["latency_us_median"])
-    assert result["latency_protocol"]["timed"] == 100 and result["latency_protocol"]["intra_op_threads"] == 1
+    protocol = result["latency_protocol"]
+    assert protocol["windows"] == 4 and protocol["intra_op_threads"] == 1 and protocol["batch"] == 1
+    assert protocol["inferences_per_window"] == MIN_INFERENCES_PER_WINDOW  # 0.01 ms is shorter than 10 inferences
 
 
-def test_masked_policy_exports_its_zeros(tmp_path):
-    policy = small_policy()
-    policy.masks = {"1.weight": torch.zeros(6, 3, dtype=torch.bool)}
-    policy.apply_masks()
-    sess = session(export_onnx(policy, tmp_path / "p.onnx"))
-    obs = np.ones((1, 3), dtype=np.float32)
-    assert int(sess.run(None, {"obs": obs})[0][0]) == int(policy.act(obs[0]))
+def test_windows_last_at_least_their_duration(tmp_path):
+    small = export_onnx(small_policy(), tmp_path / "small.onnx")
+    result = compare_latency(small, small, np.zeros(3, dtype=np.float32), warmup=20, windows=2, window_ms=2.0)
+    per_window = result["latency_protocol"]["inferences_per_window"]
+    assert per_window > MIN_INFERENCES_PER_WINDOW
+    assert per_window * result["latency_us_median"] >= 2000 * 0.5  # about 2 ms per window, within timer noise
+
+
+def test_machine_info_names_the_cpu_and_libraries():
+    info = machine_info()
+    assert info["cpu"] and info["onnxruntime"] == ort.__version__ and "torch" in info and "onnx" in info

@@ -1,0 +1,225 @@
+"""ONNX and standalone C exports compute what the torch policy computes; int8 quantization.
+
+Every variant of the format is exported: float, masked, structurally shrunk and int8, on MLP
+and CNN policies with discrete and continuous actions, fed random and real (played) states.
+"""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from policypress.architecture import uniformly_shrunk
+from policypress.c_export import CExportError, c_source, export_c
+from policypress.embedded import build_host, cortex_m4_footprint, instruction_count, run_binary
+from policypress.envs import make_env
+from policypress.latency import session
+from policypress.metrics import params, storage_bytes
+from policypress.onnx_export import export_onnx
+from policypress.policy import ActionHead, LayerQuant, Policy, Preprocess
+from policypress.pruning import layerwise_magnitude_masks
+from policypress.quantization import quantized
+from tests.conftest import blink_spec, pendulum_spec
+from tests.test_metrics import cnn
+from tests.test_policy import small_policy
+
+MARGIN = 1e-4  # argmax is compared where the best output leads the runner-up by more than this
+
+
+def played_states(policy: Policy, spec: dict, count: int, seed: int = 0) -> np.ndarray:
+    """States the policy visits in its environment, taking a random action one step in four."""
+    env, rng = make_env(spec), np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    states = []
+    while len(states) < count:
+        states.append(obs)
+        action = env.action_space.sample() if rng.random() < 0.25 else policy.act(obs)
+        obs, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            obs, _ = env.reset(seed=int(rng.integers(1000)))
+    env.close()
+    return np.asarray(states, dtype=np.float32)
+
+
+def random_states(policy: Policy, count: int = 64) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    if len(policy.obs_shape) == 3:
+        return rng.integers(0, 256, (count, *policy.obs_shape)).astype(np.float32)
+    return (rng.normal(size=(count, *policy.obs_shape)) * 2).astype(np.float32)
+
+
+def assert_same_computation(policy: Policy, states: np.ndarray, outputs: np.ndarray, actions: np.ndarray):
+    with torch.no_grad():
+        expected = policy(torch.as_tensor(states)).numpy()
+    np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5)
+    expected_actions = policy.act(states)
+    if policy.is_discrete:
+        top2 = np.sort(expected, axis=1)[:, -2:]
+        clear = top2[:, 1] - top2[:, 0] > MARGIN
+        assert clear.mean() > 0.9  # the comparison is not vacuous
+        np.testing.assert_array_equal(actions.reshape(-1)[clear], expected_actions[clear])
+    else:
+        np.testing.assert_allclose(actions.reshape(expected_actions.shape), expected_actions, rtol=1e-5, atol=1e-5)
+
+
+def variants(policy: Policy, states: np.ndarray) -> dict[str, Policy]:
+    """The policy as it is, masked at 70% sparsity, shrunk to a third, and int8 (of it and masked)."""
+    masked = policy.clone()
+    masked.masks = layerwise_magnitude_masks(masked, 0.7)
+    masked.apply_masks()
+    return {"float": policy, "masked": masked, "shrunk": uniformly_shrunk(policy, params(policy)[1] // 3),
+            "int8": quantized(policy, states), "int8 masked": quantized(masked, states)}
+
+
+def onnx_run(policy: Policy, states: np.ndarray, tmp_path) -> tuple[np.ndarray, np.ndarray]:
+    actions, outputs = session(export_onnx(policy, tmp_path / "p.onnx")).run(None, {"obs": states})
+    return outputs, actions
+
+
+def c_run(policy: Policy, states: np.ndarray, tmp_path) -> tuple[np.ndarray, np.ndarray]:
+    export_c(policy, tmp_path / "p.c")
+    binary = build_host(tmp_path / "p.c", tmp_path / "p")
+    action_size = 1 if policy.is_discrete else policy.head.action_dim
+    with torch.no_grad():
+        output_size = policy(torch.as_tensor(states[:1])).shape[1]
+    return run_binary(binary, states, output_size, action_size)
+
+
+@pytest.fixture(scope="module")
+def trained(cartpole_teacher, cartpole_spec, pendulum_teacher, cnn_teacher):
+    """(policy, real states) for a DQN MLP, a SAC actor (continuous) and a CNN."""
+    cases = {}
+    for name, directory, spec in [("dqn", cartpole_teacher, cartpole_spec), ("sac", pendulum_teacher, pendulum_spec()),
+                                  ("cnn", cnn_teacher, blink_spec())]:
+        policy = Policy.load(directory / "policy")
+        cases[name] = (policy, played_states(policy, spec, 200))
+    return cases
+
+
+@pytest.mark.parametrize("case", ["dqn", "sac", "cnn"])
+@pytest.mark.parametrize("export", [onnx_run, c_run], ids=["onnx", "c"])
+def test_exports_compute_the_policy_on_real_and_random_states(trained, case, export, tmp_path):
+    policy, real = trained[case]
+    for variant, student in variants(policy, real).items():
+        for states in (real, random_states(student)):
+            outputs, actions = export(student, states, tmp_path)
+            try:
+                assert_same_computation(student, states, outputs, actions)
+            except AssertionError as err:
+                raise AssertionError(f"{case} {variant}: {err}") from err
+
+
+@pytest.mark.parametrize("make", [small_policy, lambda: small_policy("rescale"), lambda: small_policy("clip"), cnn],
+                         ids=["argmax", "rescale", "clip", "cnn"])
+def test_heads_and_preprocessing_export_exactly_enough(make, tmp_path):
+    policy = make()
+    states = random_states(policy, 256)
+    for export in (onnx_run, c_run):
+        assert_same_computation(policy, states, *export(policy, states, tmp_path))
+
+
+def test_int8_arithmetic_is_the_documented_formula():
+    torch.manual_seed(0)
+    policy = Policy(Preprocess((4,)), nn.Sequential(nn.Linear(4, 3)), ActionHead("argmax", 3), "q_values")
+    states = np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32)
+    student = quantized(policy, states)
+    quant, layer = student.quant["0"], student.net[0]
+    low, high = min(states.min(), 0.0), max(states.max(), 0.0)
+    assert float(quant.input_scale) == pytest.approx((high - low) / 255)
+    assert int(quant.input_zero_point) == round(-low / float(quant.input_scale))
+    expected_scale = policy.net[0].weight.abs().amax(dim=1) / 127
+    torch.testing.assert_close(quant.weight_scale, expected_scale)
+    codes = layer.weight / quant.weight_scale[:, None]
+    torch.testing.assert_close(codes, codes.round())  # stored weights lie on their int8 grid
+    assert codes.abs().max() == 127
+    x = torch.as_tensor(states[:5])
+    q = torch.clamp(torch.round(x / quant.input_scale) + quant.input_zero_point, 0, 255) - quant.input_zero_point
+    by_hand = (q @ codes.round().T) * (quant.input_scale * quant.weight_scale) + layer.bias
+    with torch.no_grad():
+        torch.testing.assert_close(student(x), by_hand)
+    assert float(quant.input_codes(torch.zeros(1)) - quant.input_zero_point) == 0  # zero is exact
+
+
+def test_int8_policy_round_trips_and_counts_its_bytes(tmp_path):
+    policy = small_policy()
+    student = quantized(policy, random_states(policy))
+    student.save(tmp_path / "q")
+    loaded = Policy.load(tmp_path / "q")
+    assert set(loaded.quant) == {"1", "3"}
+    states = torch.as_tensor(random_states(policy))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(states), student(states), rtol=0, atol=0)
+    # int8 weights 6*3 + 2*6 = 30 bytes, fp32 biases (6 + 2) * 4 = 32, per layer (scales + input scale) * 4 + 1
+    assert storage_bytes(loaded) == 30 + 32 + (6 + 1) * 4 + 1 + (2 + 1) * 4 + 1
+    assert params(loaded) == params(policy)
+
+
+def test_quantized_spec_must_name_a_weighted_layer():
+    policy = small_policy()
+    with pytest.raises(ValueError, match="layer 2 is not a Linear or Conv2d"):
+        Policy(policy.preprocess, policy.net, policy.head, policy.output, quant={"2": LayerQuant(6)})
+
+
+def masked_mlp(density: float) -> Policy:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(32, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 4))
+    policy = Policy(Preprocess((32,)), net, ActionHead("argmax", 4), "q_values",
+                    {f"{i}.weight": torch.rand_like(net[i].weight) < density for i in (0, 2, 4)})
+    policy.apply_masks()
+    return policy
+
+
+def test_kernel_choice_records_exact_byte_counts():
+    policy = masked_mlp(0.3)
+    _, choices = c_source(policy)
+    hidden = choices[1]
+    nonzero = int(torch.count_nonzero(policy.net[2].weight))
+    assert hidden.dense_bytes == 128 * 128 * 4
+    assert hidden.sparse_bytes == nonzero * (4 + 2) + (128 + 1) * 4
+    assert [c.kernel for c in choices] == ["sparse_f32"] * 3
+    assert [c.kernel for c in c_source(masked_mlp(0.6))[1]] == ["dense_f32"] * 3  # smaller, but slower
+    int8 = quantized(masked_mlp(0.3), np.zeros((1, 32), np.float32) + 1)
+    assert [c.kernel for c in c_source(int8)[1]] == ["dense_i8"] * 3
+    very_sparse = quantized(masked_mlp(0.05), np.ones((1, 32), np.float32))
+    assert [c.kernel for c in c_source(very_sparse)[1]] == ["sparse_i8"] * 3
+
+
+def test_padded_convolution_is_refused_with_the_layer():
+    policy = Policy(Preprocess((1, 4, 4)), nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Flatten(), nn.Linear(32, 2)),
+                    ActionHead("argmax", 2), "q_values")
+    with pytest.raises(CExportError, match=r"layer 0: Conv2d with padding \(1, 1\)"):
+        c_source(policy)
+
+
+def instructions(policy: Policy, tmp_path, storage: str = "auto") -> int:
+    export_c(policy, tmp_path / f"{storage}.c", storage=storage)
+    return instruction_count(build_host(tmp_path / f"{storage}.c", tmp_path / storage), np.ones(32, np.float32))
+
+
+def test_instruction_counts_repeat_exactly_and_fall_when_shrunk(tmp_path):
+    policy = masked_mlp(1.0)
+    binary = build_host(export_c(policy, tmp_path / "p.c") and tmp_path / "p.c", tmp_path / "p")
+    first = instruction_count(binary, np.ones(32, np.float32))
+    assert instruction_count(binary, np.ones(32, np.float32)) == first
+    shrunk = uniformly_shrunk(policy, params(policy)[1] // 4)
+    assert instructions(shrunk, tmp_path) < first / 2
+
+
+@pytest.mark.parametrize("density, sparse_wins", [(0.1, True), (0.3, True), (0.8, False), (1.0, False)])
+def test_sparse_kernel_wins_exactly_where_the_rule_uses_it(density, sparse_wins, tmp_path):
+    policy = masked_mlp(density)
+    dense, sparse = instructions(policy, tmp_path, "dense"), instructions(policy, tmp_path, "sparse")
+    assert (sparse < dense) == sparse_wins
+    chosen = {c.kernel for c in c_source(policy)[1]}
+    assert chosen == ({"sparse_f32"} if sparse_wins else {"dense_f32"})
+
+
+def test_cortex_m4_footprint_counts_weights_and_buffers(tmp_path):
+    policy = masked_mlp(1.0)
+    float_size = cortex_m4_footprint(export_c(policy, tmp_path / "f.c") and tmp_path / "f.c")
+    int8 = quantized(policy, np.ones((1, 32), np.float32))
+    int8_size = cortex_m4_footprint(export_c(int8, tmp_path / "q.c") and tmp_path / "q.c")
+    weights = 32 * 128 + 128 * 128 + 128 * 4
+    assert float_size["flash_bytes"] > weights * 4 > int8_size["flash_bytes"] > weights
+    assert float_size["ram_bytes"] >= 2 * 128 * 4  # two activation buffers of the widest layer
+    assert int8_size["ram_bytes"] >= float_size["ram_bytes"] + 128 * 2  # plus the int16 input codes
