@@ -19,7 +19,8 @@ from policypress.onnx_export import export_onnx
 from policypress.policy import ActionHead, LayerQuant, Policy, Preprocess
 from policypress.pruning import layerwise_magnitude_masks
 from policypress.quantization import quantized
-from tests.conftest import blink_spec, pendulum_spec
+from tests.conftest import blink_spec, check, pendulum_spec
+from tests.test_harness import run
 from tests.test_metrics import cnn
 from tests.test_policy import small_policy
 
@@ -30,6 +31,7 @@ def played_states(policy: Policy, spec: dict, count: int, seed: int = 0) -> np.n
     """States the policy visits in its environment, taking a random action one step in four."""
     env, rng = make_env(spec), np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
+    env.action_space.seed(seed)
     states = []
     while len(states) < count:
         states.append(obs)
@@ -223,3 +225,25 @@ def test_cortex_m4_footprint_counts_weights_and_buffers(tmp_path):
     assert float_size["flash_bytes"] > weights * 4 > int8_size["flash_bytes"] > weights
     assert float_size["ram_bytes"] >= 2 * 128 * 4  # two activation buffers of the widest layer
     assert int8_size["ram_bytes"] >= float_size["ram_bytes"] + 128 * 2  # plus the int16 input codes
+
+
+@pytest.mark.parametrize("method", ["int8", "distill_int8"])
+@pytest.mark.parametrize("case", ["dqn", "sac", "cnn"])
+def test_int8_methods_quantize_every_weighted_layer_within_the_budget(method, case, trained, cartpole_spec,
+                                                                      cartpole_teacher, pendulum_teacher,
+                                                                      cnn_teacher, tmp_path):
+    spec, teacher_dir = {"dqn": (cartpole_spec, cartpole_teacher), "sac": (pendulum_spec(), pendulum_teacher),
+                         "cnn": (blink_spec(), cnn_teacher)}[case]
+    result = run(method, spec, teacher_dir, tmp_path / method, level=0.3)
+    check(result, tmp_path / method, level_ceiling_structural=False)  # weights may round to 0
+    student = Policy.load(tmp_path / method / "policy")
+    assert sorted(student.quant, key=int) == [str(i) for i, layer in enumerate(student.net)
+                                             if isinstance(layer, (nn.Linear, nn.Conv2d))]
+    teacher, states = trained[case]
+    if method == "int8":  # the quantized teacher computes nearly what the teacher does on its states
+        assert result["budget"]["used"]["gradient_updates"] == 0
+        assert params(student)[0] == params(teacher)[0]
+        with torch.no_grad():
+            expected, got = teacher(torch.as_tensor(states)), student(torch.as_tensor(states))
+        error = ((got - expected).abs().mean() / (expected.max() - expected.min())).item()
+        assert error < 0.05
