@@ -20,7 +20,7 @@ from policypress.embedded import build_host, cortex_m4_footprint, instruction_co
 from policypress.policy import ActionHead, Policy, Preprocess
 from policypress.quantization import quantized
 
-DENSITIES = (1.0, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05)
+DENSITIES = (1.0, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.3, 0.2, 0.15, 0.1, 0.08, 0.05)
 
 
 def masked_policy(density: float, seed: int = 0) -> Policy:

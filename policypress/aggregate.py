@@ -20,11 +20,13 @@ BOOTSTRAP_REPS = 2000
 LEADING_COLUMNS = ("env", "seed", "method", "level", "status", "reason", "mean_return", "retention",
                    "normalized_score", "params_total", "params_nonzero", "params_fraction", "bytes",
                    "macs_dense", "macs_nonzero", "latency_us_median", "latency_us_p99",
-                   "teacher_latency_us_median", "latency_speedup")
+                   "teacher_latency_us_median", "latency_speedup", "instructions", "flash_bytes", "ram_bytes",
+                   "c_kernels")
 SCORES = ("retention", "normalized_score")
 # Returns, sizes and costs: the median over seeds (sizes are usually identical across seeds).
 MEDIANS = ("mean_return", "params_total", "params_nonzero", "params_fraction", "bytes", "macs_dense", "macs_nonzero",
-           "latency_us_median", "latency_us_p99", "teacher_latency_us_median", "latency_speedup")
+           "latency_us_median", "latency_us_p99", "teacher_latency_us_median", "latency_speedup", "instructions",
+           "flash_bytes", "ram_bytes")
 
 
 def collect(metrics_files: list[str | Path]) -> pd.DataFrame:
@@ -36,6 +38,8 @@ def collect(metrics_files: list[str | Path]) -> pd.DataFrame:
         row.update({f"used_{k}": v for k, v in metrics["budget_used"].items()})
         if "machine" in metrics:
             row["cpu"] = metrics["machine"]["cpu"]
+        if "c_kernels" in metrics:  # e.g. "dense_f32 sparse_f32 dense_f32", one per weighted layer
+            row["c_kernels"] = " ".join(choice["kernel"] for choice in metrics["c_kernels"])
         rows.append(row)
     table = pd.DataFrame(rows)
     if "params_nonzero" in table:
@@ -82,6 +86,6 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
             if len(values):
                 row[score], row[f"{score}_ci_low"], row[f"{score}_ci_high"] = iqm_with_ci(values)
         for column in MEDIANS:
-            row[column] = float(group[column].median())
+            row[column] = float(group[column].median()) if column in group else float("nan")
         rows.append(row)
     return pd.DataFrame(rows)

@@ -30,9 +30,9 @@ TEMPLATES = Path(__file__).parent / "c"
 FLOAT_BYTES, INT8_BYTES, OFFSET_BYTES, ROW_BYTES = 4, 1, 2, 4
 MAX_OFFSET = 2**16 - 1
 STORAGES = ("auto", "dense", "sparse")  # "auto" is the rule; the others force one, for benchmarks
-# Instructions of one CSR nonzero per dense weight, measured with benchmarks/sparse_crossover.py
-# (x86-64, gcc 12 -O2; the dense int8 loop vectorizes, the CSR loops cannot).
-CSR_COST_PER_DENSE_WEIGHT = {"f32": 2.3, "i8": 8.1}
+# The weight density below which CSR takes fewer instructions than dense, measured with
+# benchmarks/sparse_crossover.py (x86-64, gcc 12 -O2; the dense int8 loop vectorizes, CSR cannot).
+CSR_BREAK_EVEN_DENSITY = {"f32": 0.43, "i8": 0.09}
 
 
 class CExportError(ValueError):
@@ -119,7 +119,7 @@ def _weighted_step(src: _Source, index: int, layer: nn.Module, weight: torch.Ten
     dense_bytes = matrix.size * value_bytes
     sparse_bytes = (nonzero * (value_bytes + OFFSET_BYTES) + (g["out_c"] + 1) * ROW_BYTES
                     if offsets.max() <= MAX_OFFSET else None)
-    faster = nonzero * CSR_COST_PER_DENSE_WEIGHT[dtype] < matrix.size
+    faster = nonzero < CSR_BREAK_EVEN_DENSITY[dtype] * matrix.size
     sparse = sparse_bytes is not None and (src.storage == "sparse" or
                                            (src.storage == "auto" and sparse_bytes < dense_bytes and faster))
     form = "sparse" if sparse else "conv" if isinstance(layer, nn.Conv2d) else "dense"

@@ -35,11 +35,15 @@ COLUMNS = [
     ("mean_return", "return", "median over seeds of the mean episode return"),
     ("params_nonzero", "nonzero params", "parameters that are not masked or zero (share of the teacher's)"),
     ("params_total", "total params", "parameters of the deployed structure"),
-    ("bytes", "bytes", "storage: dense fp32, or sparse values + bitmap, per tensor"),
+    ("bytes", "bytes", "storage per tensor: fp32 or int8 values, dense or sparse (values + bitmap)"),
     ("macs_nonzero", "MACs (nonzero)", "multiply-accumulates of nonzero weights, batch 1"),
     ("macs_dense", "MACs (dense)", "multiply-accumulates of the structure, batch 1"),
-    ("latency_us_median", "latency µs", "ONNX Runtime, batch 1, one thread: median per inference"),
+    ("latency_us_median", "latency µs", "ONNX Runtime, batch 1, one thread: median over timed windows"),
+    ("latency_us_p99", "p99 µs", "99th percentile of single inferences, same windows"),
     ("latency_speedup", "speedup", "teacher median latency / student median latency, same job"),
+    ("instructions", "instructions", "x86-64 instructions of one inference of the standalone C export (callgrind)"),
+    ("flash_bytes", "flash", "C export built for a Cortex-M4 (arm-none-eabi-gcc -Os): code + weights"),
+    ("ram_bytes", "RAM", "the same build's static RAM: activation buffers (stack not counted)"),
     ("seeds", "seeds", "runs aggregated"),
 ]
 
@@ -69,7 +73,16 @@ def cell(row: pd.Series, column: str) -> tuple[str, float | str]:
         return f"{_fmt_number(value)} ({100 * row['params_fraction']:.1f}%)", value
     if column == "latency_speedup":
         return f"{value:.2f}×", value
+    if column in ("flash_bytes", "ram_bytes") and not pd.isna(value):
+        return f"{value / 1024:,.1f} KiB", value
     return _fmt_number(value), value
+
+
+LOG_AXES = ("params_nonzero", "instructions", "flash_bytes")
+PLOTS = (("params_nonzero", "nonzero parameters", "params"),
+         ("latency_fraction", "latency (fraction of the teacher's, same job)", "latency"),
+         ("instructions", "instructions per inference (C export, callgrind)", "instructions"),
+         ("flash_bytes", "flash bytes (Cortex-M4 build)", "flash"))
 
 
 def _plot(summary: pd.DataFrame, env: str, x: str, xlabel: str, out: Path) -> Path:
@@ -91,7 +104,7 @@ def _plot(summary: pd.DataFrame, env: str, x: str, xlabel: str, out: Path) -> Pa
                             group[f"{y}_ci_high"].to_numpy(dtype=float) - values])
         ax.errorbar(group[x].to_numpy(dtype=float), values, yerr=errors, fmt="none", ecolor=palette[method],
                     alpha=0.6, capsize=3)
-    if x == "params_nonzero":  # levels are spaced geometrically
+    if x in LOG_AXES:  # levels are spaced geometrically
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
@@ -158,8 +171,9 @@ def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], p
     for env, group in summary.groupby("env", sort=True):
         plots = []
         if (group["status"] == "valid").any():
-            for x, xlabel, name in (("params_nonzero", "nonzero parameters", "params"),
-                                    ("latency_fraction", "latency (fraction of the teacher's, same job)", "latency")):
+            for x, xlabel, name in PLOTS:
+                if x in group and group[x].isna().all():  # e.g. valgrind was not installed
+                    continue
                 path = _plot(summary, env, x, xlabel, out_dir / "plots" / f"{env}_score_vs_{name}.png")
                 plots.append({"title": f"{env}: score vs {xlabel}",
                               "data": base64.b64encode(path.read_bytes()).decode()})

@@ -3,9 +3,8 @@
 Preprocessing and the action head are inside the graph, as deployed. The graph is built node by
 node with onnx.helper rather than traced by torch.onnx: the policy format is a closed set of
 five layer types, and its int8 layers must become integer ONNX ops (QuantizeLinear +
-MatMulInteger / ConvInteger), which onnxruntime runs with int8 kernels. torch.onnx turns the
-same arithmetic into float Gemms on dequantized weights, which ran 2.6x slower than the float
-policy here.
+MatMulInteger / ConvInteger), which onnxruntime runs with integer kernels; torch.onnx exports
+fake quantization as float Gemms that dequantize the weights at every inference.
 """
 
 from __future__ import annotations

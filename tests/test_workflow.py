@@ -1,8 +1,9 @@
 """The smoke DAG end to end through Snakemake, in temporary folders.
 
-Checks: a row for every method x level with every metric filled; a crashing plugin is
-recorded invalid while everything else finishes; the same seeds give identical returns and
-counts in a second run; a bad config stops with one line and deletes nothing.
+Checks: a row for every method x level with every metric filled; every run's ONNX and C
+exports compute its policy; a crashing plugin is recorded invalid while everything else
+finishes; the same seeds give identical returns and counts in a second run; a bad config
+stops with one line and deletes nothing.
 """
 
 import hashlib
@@ -14,16 +15,19 @@ import pandas as pd
 import pytest
 import yaml
 
-from policypress.specs import ROOT
+from policypress.policy import Policy
+from policypress.specs import ROOT, load_env_spec
+from tests.test_export import assert_same_computation, c_run, onnx_run, played_states, random_states
 
 pytestmark = pytest.mark.slow
 
 SMOKE = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
 METRICS = ["mean_return", "retention", "normalized_score", "params_total", "params_nonzero", "bytes",
            "macs_dense", "macs_nonzero", "latency_us_median", "latency_us_p99", "teacher_latency_us_median",
-           "latency_speedup"]
+           "latency_speedup", "instructions", "flash_bytes", "ram_bytes", "c_kernels"]
+ONCE = {"dense", "int8"}  # methods that ignore the level run once, at level 1
 REPEATABLE = ["mean_return", "retention", "normalized_score", "params_total", "params_nonzero", "bytes",
-              "macs_dense", "macs_nonzero", "used_env_steps", "used_teacher_queries", "used_gradient_updates"]
+              "macs_dense", "macs_nonzero", "instructions", "flash_bytes", "ram_bytes", "used_env_steps", "used_teacher_queries", "used_gradient_updates"]
 
 
 def snakemake(workdir: Path, config: dict) -> subprocess.CompletedProcess:
@@ -47,13 +51,39 @@ def smoke_with_crash(tmp_path_factory):
 
 def test_every_method_and_level_has_a_row_with_every_metric(smoke_with_crash):
     table = pd.read_csv(smoke_with_crash / "results" / "table.csv")
-    methods = [m for m in SMOKE["methods"] if m != "dense"] + ["crashing"]
-    expected = {("dense", 1.0)} | {(m, level) for m in methods for level in SMOKE["levels"]}
+    methods = [m for m in SMOKE["methods"] if m not in ONCE] + ["crashing"]
+    expected = {(m, 1.0) for m in ONCE} | {(m, level) for m in methods for level in SMOKE["levels"]}
     assert set(zip(table["method"], table["level"], strict=True)) == expected
     valid = table[table["method"] != "crashing"]
     assert (valid["status"] == "valid").all()
     assert valid[METRICS].notna().all().all()
     assert (valid["params_nonzero"] <= valid["level"] * valid["teacher_params_nonzero"]).all()
+
+
+def test_every_runs_onnx_and_c_exports_compute_its_policy(smoke_with_crash, tmp_path):
+    runs = sorted((smoke_with_crash / "results" / "runs").glob("*/*/*/*/policy"))
+    assert len(runs) == (len(SMOKE["methods"]) - len(ONCE)) * len(SMOKE["levels"]) + len(ONCE)
+    teacher = Policy.load(smoke_with_crash / "results" / "teachers" / "cartpole" / "0" / "policy")
+    real = played_states(teacher, load_env_spec("cartpole"), 200)
+    for run in runs:
+        policy = Policy.load(run)
+        for states in (real, random_states(policy)):
+            assert_same_computation(policy, states, *onnx_run(policy, states, tmp_path))
+            assert_same_computation(policy, states, *c_run(policy, states, tmp_path))
+        # the measured exports are the ones checked here
+        assert (run.parent / "policy.c").read_text() == (tmp_path / "p.c").read_text()
+        assert (run.parent / "policy.onnx").read_bytes() == (tmp_path / "p.onnx").read_bytes()
+
+
+def test_embedded_costs_fall_with_structure_and_int8_shrinks_flash(smoke_with_crash):
+    table = pd.read_csv(smoke_with_crash / "results" / "table.csv").set_index(["method", "level"])
+    teacher = table.loc[("dense", 1.0)]
+    for level in SMOKE["levels"]:
+        student = table.loc[("distill", level)]
+        assert student["instructions"] < teacher["instructions"]
+        assert student["flash_bytes"] < teacher["flash_bytes"] and student["ram_bytes"] <= teacher["ram_bytes"]
+        assert table.loc[("distill_int8", level)]["flash_bytes"] < student["flash_bytes"]
+    assert table.loc[("int8", 1.0)]["flash_bytes"] < teacher["flash_bytes"] / 2  # int8 weights: a quarter
 
 
 def test_crashing_plugin_is_invalid_and_the_leaderboard_still_renders(smoke_with_crash):
