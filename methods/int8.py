@@ -1,6 +1,6 @@
 """int8: post-training static int8 quantization of the teacher.
 
-Algorithm (Jacob et al. 2018; the default of onnxruntime's `quantize_static` for CPUs):
+Algorithm (Jacob et al. 2018, in onnxruntime's U8S8 per-channel configuration for CPUs):
 1. The teacher plays `calibration_states` steps of the environment (env steps and teacher
    queries are charged); these are the calibration states.
 2. Each Linear/Conv2d input is quantized per tensor to uint8 with the range (min, max) it
@@ -10,9 +10,12 @@ Algorithm (Jacob et al. 2018; the default of onnxruntime's `quantize_static` for
 The parameter count does not change, so the method runs once, at level 1, beside `dense`;
 `distill_int8` quantizes distilled students that fit the lower levels.
 
-Deviations: the paper also folds batch norm and quantizes the bias to int32 and the outputs
-to uint8 for integer-only hardware; policies here have no batch norm, and float bias and
-output keep the action head exact at a cost of one float multiply-add per output.
+Deviations: the paper quantizes weights per layer to asymmetric uint8; here they are per output
+channel and symmetric int8, as onnxruntime and TFLite later recommend (more accurate when
+channels' ranges differ, and no weight zero point in the inner loop). The paper also folds
+batch norm and quantizes the bias to int32 and the outputs to uint8 for integer-only hardware;
+policies here have no batch norm, and float bias and output keep the action head exact at a
+cost of one float multiply-add per output.
 """
 
 from policypress.distillation import Collector, LabelledStates
@@ -30,7 +33,10 @@ INFO = MethodInfo(
     ),
     hyperparameters={"calibration_states": 1000},
     uses_level=False,
-    deviations="No batch norm to fold; bias and outputs stay float (integer-only hardware would quantize them too).",
+    deviations=(
+        "Weights per output channel, symmetric int8 (the paper: per layer, asymmetric uint8); no batch norm to "
+        "fold; bias and outputs stay float (integer-only hardware would quantize them too)."
+    ),
 )
 
 

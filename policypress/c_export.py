@@ -31,7 +31,8 @@ FLOAT_BYTES, INT8_BYTES, OFFSET_BYTES, ROW_BYTES = 4, 1, 2, 4
 MAX_OFFSET = 2**16 - 1
 STORAGES = ("auto", "dense", "sparse")  # "auto" is the rule; the others force one, for benchmarks
 # The weight density below which CSR takes fewer instructions than dense, measured with
-# benchmarks/sparse_crossover.py (x86-64, gcc 12 -O2; the dense int8 loop vectorizes, CSR cannot).
+# benchmarks/sparse_crossover.py on MLP layers (x86-64, gcc 12 -O2; the dense int8 loop
+# vectorizes, CSR cannot) and applied to convolutions too.
 CSR_BREAK_EVEN_DENSITY = {"f32": 0.43, "i8": 0.09}
 
 
@@ -106,8 +107,8 @@ def _geometry(index: int, layer: nn.Module, shape: tuple[int, ...]) -> dict[str,
                 out_h=out_h, out_w=out_w)
 
 
-def _weighted_step(src: _Source, index: int, layer: nn.Module, weight: torch.Tensor, quant: LayerQuant | None,
-                   shape: tuple[int, ...]) -> tuple[int, ...]:
+def _weighted_step(src: _Source, index: int, layer: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None,
+                   quant: LayerQuant | None, shape: tuple[int, ...]) -> tuple[int, ...]:
     """Add one Linear or Conv2d layer (its arrays, kernel and call); returns its output shape."""
     g = _geometry(index, layer, shape)
     dtype, ctype, value_bytes = ("i8", "int8_t", INT8_BYTES) if quant is not None else ("f32", "float", FLOAT_BYTES)
@@ -119,6 +120,8 @@ def _weighted_step(src: _Source, index: int, layer: nn.Module, weight: torch.Ten
     dense_bytes = matrix.size * value_bytes
     sparse_bytes = (nonzero * (value_bytes + OFFSET_BYTES) + (g["out_c"] + 1) * ROW_BYTES
                     if offsets.max() <= MAX_OFFSET else None)
+    if src.storage == "sparse" and sparse_bytes is None:
+        raise CExportError(f"layer {index}: input offsets exceed 16 bits, so CSR storage cannot be used")
     faster = nonzero < CSR_BREAK_EVEN_DENSITY[dtype] * matrix.size
     sparse = sparse_bytes is not None and (src.storage == "sparse" or
                                            (src.storage == "auto" and sparse_bytes < dense_bytes and faster))
@@ -135,7 +138,7 @@ def _weighted_step(src: _Source, index: int, layer: nn.Module, weight: torch.Ten
                    f"{src.array(f'pp_rows{index}', 'uint32_t', row_starts)}")
     else:
         weights = src.array(f"pp_weight{index}", ctype, matrix)
-    bias = layer.bias.detach().numpy() if layer.bias is not None else np.zeros(g["out_c"], np.float32)
+    bias = bias.detach().numpy() if bias is not None else np.zeros(g["out_c"], np.float32)
     scale = src.array(f"pp_scale{index}", "float", quant.output_scale().numpy()) if quant is not None else "0"
     x, code = "x", ""
     if quant is not None:
@@ -152,7 +155,7 @@ def _weighted_step(src: _Source, index: int, layer: nn.Module, weight: torch.Ten
     return out_shape
 
 
-def c_source(policy: Policy, name: str = "policy", storage: str = "auto") -> tuple[str, list[KernelChoice]]:
+def c_source(policy: Policy, storage: str = "auto") -> tuple[str, list[KernelChoice]]:
     """The C file of the policy, and the kernel chosen for each weighted layer."""
     src = _Source(storage)
     weights = effective_parameters(policy)
@@ -164,8 +167,8 @@ def c_source(policy: Policy, name: str = "policy", storage: str = "auto") -> tup
         if isinstance(layer, (nn.Linear, nn.Conv2d)):
             if str(index) in policy.quant:
                 input_codes = max(input_codes, size)
-            quant = policy.quant[str(index)] if str(index) in policy.quant else None
-            shape = _weighted_step(src, index, layer, weights[f"{index}.weight"], quant, shape)
+            shape = _weighted_step(src, index, layer, weights[f"{index}.weight"], weights.get(f"{index}.bias"),
+                                   policy.layer_quant(index), shape)
         elif isinstance(layer, nn.Flatten):
             src.steps.append({"doc": f"layer {index}: Flatten (the channel-major layout is already flat)",
                               "code": "", "swaps": False, "kernel": None})
@@ -194,7 +197,7 @@ def c_source(policy: Policy, name: str = "policy", storage: str = "auto") -> tup
     jinja = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, trim_blocks=True,
                         lstrip_blocks=True, keep_trailing_newline=True)
     text = jinja.get_template("policy.c.j2").render(
-        name=name, output_kind=policy.output, obs_size=sizes[0], obs_shape="x".join(map(str, policy.obs_shape)),
+        output_kind=policy.output, obs_size=sizes[0], obs_shape="x".join(map(str, policy.obs_shape)),
         output_size=output_size, action_size=1 if policy.is_discrete else head.action_dim,
         action_doc="the index of the best output, as a float" if policy.is_discrete else f"{head.action_dim} floats",
         arrays=src.arrays, steps=src.steps, used=src.used, buffer_size=max(sizes), input_codes_size=input_codes,
@@ -204,8 +207,8 @@ def c_source(policy: Policy, name: str = "policy", storage: str = "auto") -> tup
     return text, src.choices
 
 
-def export_c(policy: Policy, path: str | Path, name: str = "policy", storage: str = "auto") -> list[KernelChoice]:
+def export_c(policy: Policy, path: str | Path, storage: str = "auto") -> list[KernelChoice]:
     """Write the policy's C file (atomically); returns the kernel chosen for each weighted layer."""
-    text, choices = c_source(policy, name, storage)
+    text, choices = c_source(policy, storage)
     write_text(path, text)
     return choices

@@ -51,7 +51,7 @@ def compare_latency(student_onnx: str | Path, teacher_onnx: str | Path, obs: np.
     sessions = {"latency": session(student_onnx), "teacher_latency": session(teacher_onnx)}
     per_window = {}
     for name, sess in sessions.items():
-        warm = _timed(sess, feed, max(warmup, 1))
+        warm = _timed(sess, feed, max(warmup, 1))  # at least one, to size the windows
         per_window[name] = max(MIN_INFERENCES_PER_WINDOW, math.ceil(window_ms * 1000 / np.median(warm)))
     window_latencies: dict[str, list[float]] = {name: [] for name in sessions}
     single: dict[str, list[float]] = {name: [] for name in sessions}
@@ -67,7 +67,7 @@ def compare_latency(student_onnx: str | Path, teacher_onnx: str | Path, obs: np.
     result["latency_speedup"] = result["teacher_latency_us_median"] / result["latency_us_median"]
     result["latency_protocol"] = {
         "runtime": f"onnxruntime {ort.__version__}", "batch": 1, "intra_op_threads": 1, "inter_op_threads": 1,
-        "execution_mode": "sequential", "graph_optimization": GRAPH_OPTIMIZATION, "warmup": warmup,
+        "execution_mode": "sequential", "graph_optimization": GRAPH_OPTIMIZATION, "warmup": max(warmup, 1),
         "windows": windows, "window_ms": window_ms, "inferences_per_window": per_window["latency"],
         "teacher_inferences_per_window": per_window["teacher_latency"],
     }

@@ -41,7 +41,7 @@ COLUMNS = [
     ("latency_us_median", "latency µs", "ONNX Runtime, batch 1, one thread: median over timed windows"),
     ("latency_us_p99", "p99 µs", "99th percentile of single inferences, same windows"),
     ("latency_speedup", "speedup", "teacher median latency / student median latency, same job"),
-    ("instructions", "instructions", "x86-64 instructions of one inference of the standalone C export (callgrind)"),
+    ("instructions", "instructions", "instructions of one inference of the standalone C export (callgrind, cc -O2)"),
     ("flash_bytes", "flash", "C export built for a Cortex-M4 (arm-none-eabi-gcc -Os): code + weights"),
     ("ram_bytes", "RAM", "the same build's static RAM: activation buffers (stack not counted)"),
     ("seeds", "seeds", "runs aggregated"),

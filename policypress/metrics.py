@@ -26,14 +26,14 @@ def effective_parameters(policy: Policy) -> dict[str, torch.Tensor]:
     for name, param in policy.net.named_parameters():
         if name in policy.masks:
             param = param * policy.masks[name]
-        layer, kind = name.split(".")
-        if kind == "weight" and layer in policy.quant:
-            param = policy.quant[layer].dequantized_weight(param)
+        if is_int8(policy, name):
+            param = policy.layer_quant(int(name.split(".")[0])).dequantized_weight(param)
         effective[name] = param
     return effective
 
 
 def is_int8(policy: Policy, name: str) -> bool:
+    """Whether parameter `name` ("<layer>.weight" or "<layer>.bias") is stored as int8."""
     layer, kind = name.split(".")
     return kind == "weight" and layer in policy.quant
 

@@ -60,7 +60,8 @@ def _preprocess(graph: _Graph, policy: Policy, x: str) -> str:
     return x
 
 
-def _weighted(graph: _Graph, layer: nn.Module, weight: torch.Tensor, quant: LayerQuant | None, x: str) -> str:
+def _weighted(graph: _Graph, layer: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None,
+              quant: LayerQuant | None, x: str) -> str:
     conv = isinstance(layer, nn.Conv2d)
     attributes = {}
     if conv:
@@ -69,8 +70,8 @@ def _weighted(graph: _Graph, layer: nn.Module, weight: torch.Tensor, quant: Laye
     channel_shape = (-1, 1, 1) if conv else (-1,)
     if quant is None:
         inputs = [x, graph.const(_numpy(weight))]
-        if layer.bias is not None:
-            inputs.append(graph.const(_numpy(layer.bias)))
+        if bias is not None:
+            inputs.append(graph.const(_numpy(bias)))
         return graph.op("Conv", *inputs, **attributes) if conv else graph.op("Gemm", *inputs, transB=1)
     zero_point = graph.const(_numpy(quant.input_zero_point), np.uint8)
     codes = graph.op("QuantizeLinear", x, graph.const(_numpy(quant.input_scale)), zero_point)
@@ -81,8 +82,8 @@ def _weighted(graph: _Graph, layer: nn.Module, weight: torch.Tensor, quant: Laye
         acc = graph.op("MatMulInteger", codes, graph.const(weight_codes.T, np.int8), zero_point)
     y = graph.op("Mul", graph.op("Cast", acc, to=TensorProto.FLOAT),
                  graph.const(_numpy(quant.output_scale()).reshape(channel_shape)))
-    if layer.bias is not None:
-        y = graph.op("Add", y, graph.const(_numpy(layer.bias).reshape(channel_shape)))
+    if bias is not None:
+        y = graph.op("Add", y, graph.const(_numpy(bias).reshape(channel_shape)))
     return y
 
 
@@ -105,8 +106,8 @@ def policy_model(policy: Policy) -> onnx.ModelProto:
     x = _preprocess(graph, policy, INPUT)
     for index, layer in enumerate(policy.net):
         if isinstance(layer, (nn.Linear, nn.Conv2d)):
-            x = _weighted(graph, layer, weights[f"{index}.weight"], policy.quant[str(index)]
-                          if str(index) in policy.quant else None, x)
+            x = _weighted(graph, layer, weights[f"{index}.weight"], weights.get(f"{index}.bias"),
+                          policy.layer_quant(index), x)
         elif isinstance(layer, nn.Flatten):
             x = graph.op("Flatten", x, axis=1)
         else:

@@ -153,6 +153,14 @@ def layer_spec(module: nn.Module) -> dict:
     return spec
 
 
+def _weighted_layer(net: nn.Sequential, key: str) -> nn.Module:
+    """The Linear or Conv2d layer that `quantized` entry `key` names."""
+    layer = net[int(key)] if key.isdigit() and int(key) < len(net) else None
+    if not isinstance(layer, (nn.Linear, nn.Conv2d)):
+        raise PolicyFormatError(f"quantized: layer {key} is not a Linear or Conv2d layer")
+    return layer
+
+
 def build_layer(spec: dict) -> nn.Module:
     kind = spec.get("type")
     if kind not in LAYER_ARGS:
@@ -199,13 +207,19 @@ class Policy(nn.Module):
                 raise PolicyFormatError(f"mask {name!r} does not match a parameter of the net")
         self.quant = nn.ModuleDict(quant or {})
         for key, layer_quant in self.quant.items():
-            layer = net[int(key)] if key.isdigit() and int(key) < len(net) else None
-            if not isinstance(layer, (nn.Linear, nn.Conv2d)):
-                raise PolicyFormatError(f"quantized: layer {key} is not a Linear or Conv2d layer")
+            layer = _weighted_layer(net, key)
             if layer_quant.weight_scale.shape != (layer.weight.shape[0],):
                 raise PolicyFormatError(f"quantized: layer {key} needs one weight scale per output channel")
+            if not (layer_quant.input_scale > 0 and (layer_quant.weight_scale > 0).all()):
+                raise PolicyFormatError(f"quantized: layer {key} has a scale that is not positive")
+            if not 0 <= int(layer_quant.input_zero_point) <= 255:
+                raise PolicyFormatError(f"quantized: layer {key} has an input zero point outside 0..255")
 
     # -- inference -------------------------------------------------------------------------
+    def layer_quant(self, index: int) -> LayerQuant | None:
+        """The int8 parameters of layer `index`, or None for a float layer."""
+        return self.quant[str(index)] if str(index) in self.quant else None
+
     @property
     def obs_shape(self) -> tuple[int, ...]:
         return self.preprocess.obs_shape
@@ -274,7 +288,7 @@ class Policy(nn.Module):
             preprocess = Preprocess(tuple(pre["obs_shape"]), pre.get("normalize"), pre.get("scale"))
             net = nn.Sequential(*(build_layer(layer) for layer in spec["layers"]))
             head = ActionHead(spec["head"]["kind"], spec["head"]["action_dim"])
-            quant = {str(i): LayerQuant(net[int(i)].weight.shape[0]) for i in spec.get("quantized", [])}
+            quant = {str(i): LayerQuant(_weighted_layer(net, str(i)).weight.shape[0]) for i in spec.get("quantized", [])}
             return cls(preprocess, net, head, spec["output"], metadata=spec.get("metadata"), quant=quant)
         except PolicyFormatError:
             raise

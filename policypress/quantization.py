@@ -1,9 +1,11 @@
 """Post-training static int8 quantization of a `Policy`, calibrated on observed states.
 
-The scheme is the one onnxruntime's `quantize_static` uses by default for CPUs (MinMax
-calibration, uint8 activations per tensor, int8 weights per output channel, float bias), written
-here on the policy format because the result must stay a `Policy`: the harness measures, exports
-and deploys it like any other (`LayerQuant` defines its arithmetic).
+The scheme is onnxruntime's U8S8 per-channel static quantization (`quantize_static` with
+MinMax calibration, `activation_type=QUInt8`, `weight_type=QInt8`, `per_channel=True`: uint8
+activations per tensor, symmetric int8 weights per output channel, float bias), the
+configuration onnxruntime recommends for x86 CPUs. It is written here on the policy format
+because the result must stay a `Policy` that the harness measures, exports and deploys like any
+other (`LayerQuant` defines its arithmetic).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Every variant of the format is exported: float, masked, structurally shrunk and 
 and CNN policies with discrete and continuous actions, fed random and real (played) states.
 """
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -11,12 +13,12 @@ from torch import nn
 
 from policypress.architecture import uniformly_shrunk
 from policypress.c_export import CExportError, c_source, export_c
-from policypress.embedded import build_host, cortex_m4_footprint, instruction_count, run_binary
+from policypress.embedded import build_host, cortex_m4_footprint, embedded_metrics, instruction_count, run_binary
 from policypress.envs import make_env
 from policypress.latency import session
 from policypress.metrics import params, storage_bytes
 from policypress.onnx_export import export_onnx
-from policypress.policy import ActionHead, LayerQuant, Policy, Preprocess
+from policypress.policy import ActionHead, LayerQuant, Policy, PolicyFormatError, Preprocess
 from policypress.pruning import layerwise_magnitude_masks
 from policypress.quantization import quantized
 from tests.conftest import blink_spec, check, pendulum_spec
@@ -51,6 +53,7 @@ def random_states(policy: Policy, count: int = 64) -> np.ndarray:
 
 
 def assert_same_computation(policy: Policy, states: np.ndarray, outputs: np.ndarray, actions: np.ndarray):
+    """Outputs within float tolerance, and the same actions."""
     with torch.no_grad():
         expected = policy(torch.as_tensor(states)).numpy()
     np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5)
@@ -78,8 +81,8 @@ def onnx_run(policy: Policy, states: np.ndarray, tmp_path) -> tuple[np.ndarray, 
     return outputs, actions
 
 
-def c_run(policy: Policy, states: np.ndarray, tmp_path) -> tuple[np.ndarray, np.ndarray]:
-    export_c(policy, tmp_path / "p.c")
+def c_run(policy: Policy, states: np.ndarray, tmp_path, storage: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    export_c(policy, tmp_path / "p.c", storage=storage)
     binary = build_host(tmp_path / "p.c", tmp_path / "p")
     action_size = 1 if policy.is_discrete else policy.head.action_dim
     with torch.no_grad():
@@ -98,26 +101,57 @@ def trained(cartpole_teacher, cartpole_spec, pendulum_teacher, cnn_teacher):
     return cases
 
 
+C_STORAGES = {"c": "auto", "c dense": "dense", "c sparse": "sparse"}
+
+
 @pytest.mark.parametrize("case", ["dqn", "sac", "cnn"])
-@pytest.mark.parametrize("export", [onnx_run, c_run], ids=["onnx", "c"])
+@pytest.mark.parametrize("export", ["onnx", *C_STORAGES])
 def test_exports_compute_the_policy_on_real_and_random_states(trained, case, export, tmp_path):
     policy, real = trained[case]
     for variant, student in variants(policy, real).items():
-        for states in (real, random_states(student)):
-            outputs, actions = export(student, states, tmp_path)
-            try:
-                assert_same_computation(student, states, outputs, actions)
-            except AssertionError as err:
-                raise AssertionError(f"{case} {variant}: {err}") from err
+        states = np.concatenate([real, random_states(student)])
+        if export == "onnx":
+            outputs, actions = onnx_run(student, states, tmp_path)
+        else:
+            outputs, actions = c_run(student, states, tmp_path, C_STORAGES[export])
+        try:
+            assert_same_computation(student, states, outputs, actions)
+        except AssertionError as err:
+            raise AssertionError(f"{case} {variant}: {err}") from err
 
 
-@pytest.mark.parametrize("make", [small_policy, lambda: small_policy("rescale"), lambda: small_policy("clip"), cnn],
-                         ids=["argmax", "rescale", "clip", "cnn"])
-def test_heads_and_preprocessing_export_exactly_enough(make, tmp_path):
+def uneven_cnn() -> Policy:
+    """Non-square kernels and strides: (2,9,7) -(3x2)/(2,1)-> (3,4,6) -(2x3)/(1,2)-> (4,3,2) -> 24 -> 3."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(2, 3, (3, 2), stride=(2, 1)), nn.ReLU(), nn.Conv2d(3, 4, (2, 3), stride=(1, 2)),
+                        nn.Tanh(), nn.Flatten(), nn.Linear(24, 3))
+    return Policy(Preprocess((2, 9, 7), scale=1 / 255), net, ActionHead("argmax", 3), "q_values")
+
+
+@pytest.mark.parametrize("make", [small_policy, lambda: small_policy("rescale"), lambda: small_policy("clip"), cnn,
+                                  uneven_cnn], ids=["argmax", "rescale", "clip", "cnn", "uneven-cnn"])
+def test_heads_preprocessing_and_layer_shapes_export_exactly_enough(make, tmp_path):
     policy = make()
     states = random_states(policy, 256)
-    for export in (onnx_run, c_run):
-        assert_same_computation(policy, states, *export(policy, states, tmp_path))
+    for student in (policy, quantized(policy, states)):
+        assert_same_computation(student, states, *onnx_run(student, states, tmp_path))
+        for storage in ("dense", "sparse"):
+            assert_same_computation(student, states, *c_run(student, states, tmp_path, storage))
+
+
+def test_int8_inputs_on_rounding_ties_round_half_to_even_everywhere(tmp_path):
+    policy = Policy(Preprocess((8,)), nn.Sequential(nn.Linear(8, 8, bias=False)), ActionHead("argmax", 8), "q_values")
+    quant = LayerQuant(8)
+    quant.input_zero_point.fill_(10)
+    with torch.no_grad():
+        policy.net[0].weight.copy_(torch.eye(8))  # the outputs are the input codes minus the zero point
+    student = Policy(policy.preprocess, policy.net, policy.head, policy.output, quant={"0": quant})
+    ties = np.array([[0.5, 1.5, 2.5, -0.5, -1.5, 250.5, -10.5, 3.49]], dtype=np.float32)
+    expected = np.array([[0, 2, 2, -0, -2, 245, -10, 3]], dtype=np.float32)  # clamped at 255 - 10 and 0 - 10
+    with torch.no_grad():
+        np.testing.assert_array_equal(student(torch.as_tensor(ties)).numpy(), expected)
+    for outputs, _ in (onnx_run(student, ties, tmp_path), c_run(student, ties, tmp_path)):
+        np.testing.assert_array_equal(outputs, expected)
 
 
 def test_int8_arithmetic_is_the_documented_formula():
@@ -156,10 +190,17 @@ def test_int8_policy_round_trips_and_counts_its_bytes(tmp_path):
     assert params(loaded) == params(policy)
 
 
-def test_quantized_spec_must_name_a_weighted_layer():
+def test_quantized_spec_must_name_a_weighted_layer_with_valid_scales():
     policy = small_policy()
-    with pytest.raises(ValueError, match="layer 2 is not a Linear or Conv2d"):
+    with pytest.raises(PolicyFormatError, match="layer 2 is not a Linear or Conv2d"):
         Policy(policy.preprocess, policy.net, policy.head, policy.output, quant={"2": LayerQuant(6)})
+    spec = {**policy.spec(), "quantized": ["2"]}
+    with pytest.raises(PolicyFormatError, match="layer 2 is not a Linear or Conv2d"):
+        Policy.from_spec(spec)
+    bad = LayerQuant(6)
+    bad.input_zero_point.fill_(300)
+    with pytest.raises(PolicyFormatError, match="zero point outside 0..255"):
+        Policy(policy.preprocess, policy.net, policy.head, policy.output, quant={"1": bad})
 
 
 def masked_mlp(density: float) -> Policy:
@@ -186,11 +227,14 @@ def test_kernel_choice_records_exact_byte_counts():
     assert [c.kernel for c in c_source(very_sparse)[1]] == ["sparse_i8"] * 3
 
 
-def test_padded_convolution_is_refused_with_the_layer():
+def test_padded_convolution_is_refused_and_measured_without_embedded_metrics(tmp_path):
     policy = Policy(Preprocess((1, 4, 4)), nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Flatten(), nn.Linear(32, 2)),
                     ActionHead("argmax", 2), "q_values")
     with pytest.raises(CExportError, match=r"layer 0: Conv2d with padding \(1, 1\)"):
         c_source(policy)
+    result = embedded_metrics(policy, tmp_path / "p.c", np.zeros((1, 4, 4), np.float32), logging.getLogger("test"))
+    assert result["instructions"] is None and result["flash_bytes"] is None
+    assert result["embedded_unavailable"].startswith("no C export: layer 0: Conv2d with padding")
 
 
 def instructions(policy: Policy, tmp_path, storage: str = "auto") -> int:
@@ -200,7 +244,8 @@ def instructions(policy: Policy, tmp_path, storage: str = "auto") -> int:
 
 def test_instruction_counts_repeat_exactly_and_fall_when_shrunk(tmp_path):
     policy = masked_mlp(1.0)
-    binary = build_host(export_c(policy, tmp_path / "p.c") and tmp_path / "p.c", tmp_path / "p")
+    export_c(policy, tmp_path / "p.c")
+    binary = build_host(tmp_path / "p.c", tmp_path / "p")
     first = instruction_count(binary, np.ones(32, np.float32))
     assert instruction_count(binary, np.ones(32, np.float32)) == first
     shrunk = uniformly_shrunk(policy, params(policy)[1] // 4)
@@ -218,9 +263,9 @@ def test_sparse_kernel_wins_exactly_where_the_rule_uses_it(density, sparse_wins,
 
 def test_cortex_m4_footprint_counts_weights_and_buffers(tmp_path):
     policy = masked_mlp(1.0)
-    float_size = cortex_m4_footprint(export_c(policy, tmp_path / "f.c") and tmp_path / "f.c")
-    int8 = quantized(policy, np.ones((1, 32), np.float32))
-    int8_size = cortex_m4_footprint(export_c(int8, tmp_path / "q.c") and tmp_path / "q.c")
+    export_c(policy, tmp_path / "f.c")
+    export_c(quantized(policy, np.ones((1, 32), np.float32)), tmp_path / "q.c")
+    float_size, int8_size = cortex_m4_footprint(tmp_path / "f.c"), cortex_m4_footprint(tmp_path / "q.c")
     weights = 32 * 128 + 128 * 128 + 128 * 4
     assert float_size["flash_bytes"] > weights * 4 > int8_size["flash_bytes"] > weights
     assert float_size["ram_bytes"] >= 2 * 128 * 4  # two activation buffers of the widest layer
