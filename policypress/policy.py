@@ -288,7 +288,8 @@ class Policy(nn.Module):
             preprocess = Preprocess(tuple(pre["obs_shape"]), pre.get("normalize"), pre.get("scale"))
             net = nn.Sequential(*(build_layer(layer) for layer in spec["layers"]))
             head = ActionHead(spec["head"]["kind"], spec["head"]["action_dim"])
-            quant = {str(i): LayerQuant(_weighted_layer(net, str(i)).weight.shape[0]) for i in spec.get("quantized", [])}
+            quant = {str(i): LayerQuant(_weighted_layer(net, str(i)).weight.shape[0])
+                     for i in spec.get("quantized", [])}
             return cls(preprocess, net, head, spec["output"], metadata=spec.get("metadata"), quant=quant)
         except PolicyFormatError:
             raise

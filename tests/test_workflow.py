@@ -27,7 +27,8 @@ METRICS = ["mean_return", "retention", "normalized_score", "params_total", "para
            "latency_speedup", "instructions", "flash_bytes", "ram_bytes", "c_kernels"]
 ONCE = {"dense", "int8"}  # methods that ignore the level run once, at level 1
 REPEATABLE = ["mean_return", "retention", "normalized_score", "params_total", "params_nonzero", "bytes",
-              "macs_dense", "macs_nonzero", "instructions", "flash_bytes", "ram_bytes", "used_env_steps", "used_teacher_queries", "used_gradient_updates"]
+              "macs_dense", "macs_nonzero", "instructions", "flash_bytes", "ram_bytes", "used_env_steps",
+              "used_teacher_queries", "used_gradient_updates"]
 
 
 def snakemake(workdir: Path, config: dict) -> subprocess.CompletedProcess:
