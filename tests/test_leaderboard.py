@@ -13,7 +13,8 @@ from policypress.leaderboard import markdown, render
 
 VALID = {"status": "valid", "reason": None, "mean_return": 100.0, "params_total": 1000, "params_nonzero": 100,
          "params_fraction": 0.1, "bytes": 400, "macs_dense": 900, "macs_nonzero": 90, "latency_us_median": 5.0,
-         "latency_us_p99": 7.0, "teacher_latency_us_median": 6.0, "latency_speedup": 1.2}
+         "latency_us_p99": 7.0, "teacher_latency_us_median": 6.0, "latency_speedup": 1.2, "instructions": 5000,
+         "flash_bytes": 3072, "ram_bytes": 512}
 
 
 def table() -> pd.DataFrame:
@@ -64,4 +65,15 @@ def test_html_is_self_contained_sortable_and_escaped(tmp_path):
     assert "&lt;b&gt;bad&lt;/b&gt;" in html and "<b>bad</b>" not in html
     assert 'class="sortable"' in html and "addEventListener" in html
     assert "data:image/png;base64," in html
-    assert (tmp_path / "site" / "plots" / "cartpole_score_vs_params.png").stat().st_size > 1000
+    for plot in ("params", "latency", "instructions", "flash"):
+        assert (tmp_path / "site" / "plots" / f"cartpole_score_vs_{plot}.png").stat().st_size > 1000
+
+
+def test_embedded_columns_are_shown_and_explained(tmp_path):
+    path = tmp_path / "table.csv"
+    table().to_csv(path, index=False)
+    render(path, tmp_path / "site", ["methods"], {"commit": "abc123"})
+    html = (tmp_path / "site" / "index.html").read_text()
+    for header in ("latency µs", "speedup", "instructions", "flash", "RAM"):
+        assert re.search(rf"<dt>{header}</dt><dd>[^<]+</dd>", html), header  # one line explains each metric
+    assert ">3.0 KiB<" in html and ">0.5 KiB<" in html and ">5,000<" in html and ">1.20×<" in html
