@@ -158,7 +158,7 @@ def train_teacher(env_spec: dict, profile: str, seed: int, out_dir: str | Path) 
                      "gymnasium": gym.__version__, "python": platform.python_version()},
     }
     policy.save(out_dir / "policy")
-    export_onnx(policy, out_dir / "policy.onnx")  # timed beside every student of this teacher
+    export_onnx(policy, out_dir / "policy.onnx")  # the deployable teacher
     write_json(out_dir / "teacher.json", info)  # written last: its presence marks a finished teacher
     return info
 

@@ -4,7 +4,7 @@ rule measure:
     input:
         run="results/runs/{env}/{seed}/{method}/{level}/run.json",
         info="results/teachers/{env}/{seed}/teacher.json",
-        onnx="results/teachers/{env}/{seed}/policy.onnx",
+        teacher="results/teachers/{env}/{seed}/policy",
     output:
         metrics="results/runs/{env}/{seed}/{method}/{level}/metrics.json",
     log:
