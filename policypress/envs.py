@@ -6,18 +6,20 @@ import gymnasium as gym
 import gymnasium.wrappers
 
 
-def make_env(spec: dict) -> gym.Env:
+def make_env(spec: dict, teacher_training: bool = False) -> gym.Env:
     """The environment as the policy sees it: gymnasium.make plus the spec's wrappers, in order.
 
     Frame stacking and Atari preprocessing are gymnasium wrappers here (not SB3 VecEnv
-    wrappers), so every consumer of the spec sees identical observations.
+    wrappers), so every consumer of the spec sees identical observations. With
+    `teacher_training`, the teacher's `train_wrappers` (e.g. reward clipping) follow.
     """
     if spec["gym_id"].startswith("ALE/"):
         import ale_py
 
         gym.register_envs(ale_py)
     env = gym.make(spec["gym_id"], **spec.get("env_kwargs", {}))
-    for wrapper in spec.get("wrappers", []):
+    wrappers = spec.get("wrappers", []) + (spec["teacher"].get("train_wrappers", []) if teacher_training else [])
+    for wrapper in wrappers:
         cls = getattr(gymnasium.wrappers, wrapper["name"], None)
         if cls is None:
             raise ValueError(f"wrappers: {wrapper['name']!r} is not a gymnasium.wrappers class")

@@ -121,7 +121,7 @@ def train_teacher(env_spec: dict, profile: str, seed: int, out_dir: str | Path) 
     torch.set_num_threads(1)  # jobs run in parallel; one thread each also keeps results repeatable
     set_random_seed(seed)
     teacher = env_spec["teacher"]
-    venv = make_vec_env(lambda: make_env(env_spec), n_envs=teacher.get("n_envs", 1), seed=seed)
+    venv = make_vec_env(lambda: make_env(env_spec, teacher_training=True), n_envs=teacher.get("n_envs", 1), seed=seed)
     if teacher.get("normalize", False):
         venv = VecNormalize(venv, gamma=teacher["hyperparameters"].get("gamma", 0.99))
     algo = ALGORITHMS[teacher["algo"]]

@@ -1,7 +1,10 @@
-"""The code is ruff clean and the workflow is snakemake --lint clean."""
+"""The code is ruff clean, the workflow is snakemake --lint clean, and the full DAG has every job."""
 
+import re
 import subprocess
 import sys
+
+import yaml
 
 from policypress.specs import ROOT
 
@@ -20,3 +23,17 @@ def test_snakemake_lint_is_clean_and_every_profile_dry_runs(tmp_path):
         assert dry_run.returncode == 0, dry_run.stderr[-2000:]
     lint = subprocess.run([*command, "--lint"], capture_output=True, text=True)
     assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stdout[-2000:]
+
+
+def test_full_config_dry_run_lists_every_env_seed_method_and_level(tmp_path):
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    assert len(config["envs"]) == 7 and len(config["seeds"]) == 5
+    once = {"dense", "int8"}  # methods that ignore the level run once per env and seed
+    runs = len(config["envs"]) * len(config["seeds"]) * sum(
+        1 if method in once else len(config["levels"]) for method in config["methods"])
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+               "--configfile", str(ROOT / "config" / "config.yaml"), "-n", "--quiet", "rules"]
+    dry_run = subprocess.run(command, capture_output=True, text=True)
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry_run.stdout + dry_run.stderr, re.MULTILINE))
+    assert int(counts["train_teacher"]) == 35
+    assert int(counts["compress"]) == int(counts["measure"]) == runs == 1610

@@ -27,6 +27,21 @@ def test_shipped_env_specs_are_valid():
         assert load_env_spec(path.stem, ENVS_DIR)["name"] == path.stem
 
 
+@pytest.mark.parametrize("name, shape, actions", [("pong", (4, 84, 84), "Discrete(6)"),
+                                                  ("mspacman", (4, 84, 84), "Discrete(9)"),
+                                                  ("hopper", (11,), "Box"), ("walker2d", (17,), "Box")])
+def test_atari_and_mujoco_specs_build_their_envs_and_clip_rewards_only_for_the_teacher(name, shape, actions):
+    from policypress.envs import make_env
+
+    spec = load_env_spec(name, ENVS_DIR)
+    env, training = make_env(spec), make_env(spec, teacher_training=True)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == shape and str(env.action_space).startswith(actions)
+    clips = [w for w in spec["teacher"].get("train_wrappers", []) if w["name"] == "ClipReward"]
+    assert (type(training).__name__ == "ClipReward") == bool(clips) == (spec["family"] == "atari")
+    assert type(env).__name__ != "ClipReward"  # evaluation and methods see the raw score
+
+
 @pytest.mark.parametrize("config", ["smoke", "quick", "config"])
 def test_shipped_configs_are_valid(config):
     from policypress.specs import ROOT
