@@ -42,7 +42,7 @@ def test_atari_and_mujoco_specs_build_their_envs_and_clip_rewards_only_for_the_t
     assert type(env).__name__ != "ClipReward"  # evaluation and methods see the raw score
 
 
-@pytest.mark.parametrize("config", ["smoke", "quick", "config"])
+@pytest.mark.parametrize("config", ["smoke", "quick", "families", "config"])
 def test_shipped_configs_are_valid(config):
     from policypress.specs import ROOT
 
