@@ -14,7 +14,7 @@ from policypress.specs import SpecError, load_env_spec
 def _train_teacher(args: argparse.Namespace) -> None:
     from policypress.teachers import train_teacher
 
-    info = train_teacher(load_env_spec(args.env), args.profile, args.seed, args.out)
+    info = train_teacher(load_env_spec(args.env), args.profile, args.seed, args.out, args.device)
     print(f"teacher {args.env}/{args.seed}: mean return {sum(info['eval_returns']) / len(info['eval_returns']):.1f}")
 
 
@@ -80,6 +80,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--seed", type=int, required=True)
     sub.add_argument("--profile", required=True, choices=["smoke", "quick", "full"])
     sub.add_argument("--out", required=True, type=Path)
+    sub.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                     help="where SB3 trains (auto: a GPU when present)")
 
     sub = verb("compress", _compress, "run one method on one teacher under the env's budget")
     for name in ("env", "method", "profile"):

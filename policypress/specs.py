@@ -74,6 +74,7 @@ def check_config(config: dict, source: str | Path, envs_dir: str | Path = ENVS_D
     validate(config, "config", source)
     config = dict(config)
     config.setdefault("method_dirs", ["methods"])
+    config.setdefault("device", "auto")
     latency_fields = schema("config")["properties"]["latency"]["properties"]
     config["latency"] = {key: field["default"] for key, field in latency_fields.items()} | config.get("latency", {})
     for index, env in enumerate(config["envs"]):

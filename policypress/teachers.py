@@ -114,8 +114,11 @@ class TrainingMonitor(BaseCallback):
             self.model.save(self.zip_path)
 
 
-def train_teacher(env_spec: dict, profile: str, seed: int, out_dir: str | Path) -> dict:
-    """Train, convert and evaluate one teacher; write model.zip, policy/, policy.onnx and teacher.json."""
+def train_teacher(env_spec: dict, profile: str, seed: int, out_dir: str | Path, device: str = "auto") -> dict:
+    """Train, convert and evaluate one teacher; write model.zip, policy/, policy.onnx and teacher.json.
+
+    `device` is SB3's ("auto": a GPU when present); the converted policy is always on the CPU.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)  # jobs run in parallel; one thread each also keeps results repeatable
@@ -125,7 +128,7 @@ def train_teacher(env_spec: dict, profile: str, seed: int, out_dir: str | Path) 
     if teacher.get("normalize", False):
         venv = VecNormalize(venv, gamma=teacher["hyperparameters"].get("gamma", 0.99))
     algo = ALGORITHMS[teacher["algo"]]
-    model = algo(teacher["policy"], venv, seed=seed, device="cpu", verbose=0,
+    model = algo(teacher["policy"], venv, seed=seed, device=device, verbose=0,
                  **sb3_kwargs(teacher["hyperparameters"]))
     if model.observation_space.shape != venv.observation_space.shape:  # SB3 transposed channels-last images
         raise ConversionError(f"{env_spec['name']}: image observations {venv.observation_space.shape} must be "
@@ -149,6 +152,7 @@ def train_teacher(env_spec: dict, profile: str, seed: int, out_dir: str | Path) 
         "algo": teacher["algo"],
         "timesteps": steps,
         "train_seconds": round(train_seconds, 1),
+        "device": str(model.device),
         "checkpoints": monitor.history,
         "validation_return": None if math.isnan(validation_return) else validation_return,
         "eval_seeds": seeds,

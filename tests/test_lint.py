@@ -37,3 +37,19 @@ def test_full_config_dry_run_lists_every_env_seed_method_and_level(tmp_path):
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry_run.stdout + dry_run.stderr, re.MULTILINE))
     assert int(counts["train_teacher"]) == 35
     assert int(counts["compress"]) == int(counts["measure"]) == runs == 1610
+
+
+def test_teacher_jobs_ask_the_scheduler_for_what_their_family_needs(tmp_path):
+    def teacher_resources(device: str) -> dict[str, str]:
+        config = {**yaml.safe_load((ROOT / "config" / "families.yaml").read_text()), "envs": ["pong", "hopper"],
+                  "device": device}
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+        command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+                   "--configfile", str(tmp_path / "config.yaml"), "-n"]
+        out = subprocess.run(command, capture_output=True, text=True).stdout
+        return dict(re.findall(r"rule train_teacher:.*?env=(\w+), seed=0\n\s+resources: ([^\n]+)", out, re.DOTALL))
+
+    auto = teacher_resources("auto")
+    assert "runtime=2880" in auto["pong"] and "gpu=1" in auto["pong"] and "mem_mb=16000" in auto["pong"]
+    assert "runtime=1440" in auto["hopper"] and "gpu=1" in auto["hopper"]
+    assert "gpu=0" in teacher_resources("cpu")["pong"]

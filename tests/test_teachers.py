@@ -155,3 +155,10 @@ def test_the_teacher_is_the_best_checkpoint_on_validation_seeds(cartpole_spec, c
     seeds = [VALIDATION_SEED_OFFSET + i for i in range(cartpole_spec["teacher"]["checkpoints"]["episodes"])]
     assert np.mean(policy_returns(policy, cartpole_spec, seeds)) == info["validation_return"]
     assert min(info["eval_seeds"]) >= 1_000_000 > max(seeds)
+
+
+def test_the_device_is_recorded_and_auto_takes_the_cpu_without_a_gpu(cartpole_teacher):
+    import json
+
+    info = json.loads((cartpole_teacher / "teacher.json").read_text())  # trained with device="auto"
+    assert info["device"] == ("cuda" if torch.cuda.is_available() else "cpu")

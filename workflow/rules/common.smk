@@ -57,6 +57,28 @@ def env_spec_part(*keys):
     return part
 
 
+# What a teacher's job asks a scheduler for, by env family: Atari's replay buffer of 1e5 stacked
+# frames and its 1e7 steps need memory, time and (unless device is cpu) a GPU.
+TEACHER_RESOURCES = {  # family: (runtime in minutes, memory in MB, GPUs when the device may be one)
+    "classic_control": (240, 4000, 0),
+    "box2d": (240, 4000, 0),
+    "mujoco": (1440, 8000, 1),
+    "atari": (2880, 16000, 1),
+}
+
+
+def _teacher_resource(position):
+    def resource(wildcards):
+        family = load_env_spec(wildcards.env)["family"]
+        value = TEACHER_RESOURCES[family][position]
+        return 0 if position == 2 and config["device"] == "cpu" else value
+
+    return resource
+
+
+teacher_runtime, teacher_memory, teacher_gpus = (_teacher_resource(i) for i in range(3))
+
+
 def method_fingerprint(wildcards):
     return METHODS[wildcards.method].fingerprint()
 

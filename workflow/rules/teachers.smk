@@ -9,12 +9,14 @@ rule train_teacher:
         "results/logs/teachers/{env}/{seed}.log",
     params:
         profile=PROFILE,
+        device=config["device"],
         spec=env_spec_part("gym_id", "env_kwargs", "wrappers", "teacher", "evaluation"),
     conda:
         "../envs/policypress.yaml"
     resources:
-        runtime=240,
-        mem_mb=4000,
+        runtime=teacher_runtime,
+        mem_mb=teacher_memory,
+        gpu=teacher_gpus,
     shell:
         "policypress train-teacher --env {wildcards.env} --seed {wildcards.seed} --profile {params.profile}"
-        " --out results/teachers/{wildcards.env}/{wildcards.seed} > {log} 2>&1"
+        " --out results/teachers/{wildcards.env}/{wildcards.seed} --device {params.device} > {log} 2>&1"
