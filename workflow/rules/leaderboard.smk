@@ -1,3 +1,9 @@
+# Seconds of work on files every job wrote: on a cluster they run where Snakemake runs.
+localrules:
+    aggregate,
+    render,
+
+
 rule aggregate:
     """Every run's metrics, one row each."""
     input:
