@@ -165,7 +165,7 @@ def c_source(policy: Policy, storage: str = "auto") -> tuple[str, list[KernelCho
     for index, layer in enumerate(policy.net):
         size = math.prod(shape)
         if isinstance(layer, (nn.Linear, nn.Conv2d)):
-            if str(index) in policy.quant:
+            if policy.layer_quant(index) is not None:
                 input_codes = max(input_codes, size)
             shape = _weighted_step(src, index, layer, weights[f"{index}.weight"], weights.get(f"{index}.bias"),
                                    policy.layer_quant(index), shape)
