@@ -1,0 +1,47 @@
+"""Every shipped method on every teacher family: a tiny CNN (DQN, image input), a continuous SAC
+actor and a discrete PPO actor. A method either returns a valid policy within its budget and
+ceiling, or the run is n/a with the reason its metadata declares; never anything else."""
+
+import pytest
+from torch import nn
+
+from policypress.harness import unsupported_reason
+from policypress.policy import Policy
+from policypress.registry import available_methods, load_method
+from tests.conftest import blink_spec, check, pendulum_spec, with_smoke_budget
+from tests.test_harness import run
+
+SHIPPED = sorted(available_methods())
+
+
+@pytest.fixture
+def teachers(cnn_teacher, pendulum_teacher, ppo_teacher, cartpole_spec):
+    ppo_spec = with_smoke_budget(cartpole_spec, 1000, 100)
+    ppo_spec = {**ppo_spec, "teacher": {**ppo_spec["teacher"], "algo": "ppo"}}
+    return {"cnn": (blink_spec(), cnn_teacher), "continuous": (pendulum_spec(), pendulum_teacher),
+            "ppo": (ppo_spec, ppo_teacher)}
+
+
+@pytest.mark.parametrize("family", ["cnn", "continuous", "ppo"])
+@pytest.mark.parametrize("method", SHIPPED)
+def test_method_runs_or_declares_why_not(method, family, teachers, tmp_path):
+    spec, teacher_dir = teachers[family]
+    teacher = Policy.load(teacher_dir / "policy")
+    declared = unsupported_reason(load_method(method), teacher, spec["teacher"]["algo"])
+    result = run(method, spec, teacher_dir, tmp_path / method, level=0.3)
+    if declared is not None:
+        assert (result["status"], result["reason"]) == ("n/a", declared)
+        assert not (tmp_path / method / "policy").exists()
+        return
+    check(result, tmp_path / method, level_ceiling_structural=False)
+    student = Policy.load(tmp_path / method / "policy")
+    assert student.head.spec() == teacher.head.spec()  # the deployed actor keeps the teacher's action head
+    if family == "cnn":
+        assert isinstance(student.net[0], nn.Conv2d)  # still a CNN: filters are the structured unit
+
+
+def test_only_td_methods_decline_actor_critic_teachers():
+    """The declarations themselves: what is n/a is what the methods' papers cannot express."""
+    declining = {name for name in SHIPPED if "sac" not in load_method(name).info.teacher_algos}
+    assert declining == {"gmp", "eaudeqn"}
+    assert all(load_method(name).info.teacher_algos_reason for name in declining)
