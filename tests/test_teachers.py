@@ -85,33 +85,23 @@ def test_converted_policy_does_not_share_weights_with_the_model():
     assert any(p.abs().sum() > 0 for p in model.q_net.parameters())
 
 
-def atari_spec() -> dict:
-    """An Atari spec as the env format expresses it: ALE v5, standard preprocessing, frame stack."""
-    return {
-        "name": "pong", "gym_id": "ALE/Pong-v5", "family": "atari", "env_kwargs": {"frameskip": 1},
-        "wrappers": [
-            {"name": "AtariPreprocessing", "kwargs": {"frame_skip": 4, "screen_size": 84, "noop_max": 30,
-                                                      "terminal_on_life_loss": False}},
-            {"name": "FrameStackObservation", "kwargs": {"stack_size": 4}},
-        ],
-        "teacher": {"algo": "dqn", "policy": "CnnPolicy", "timesteps": {"smoke": 300, "quick": 1, "full": 1},
-                    "hyperparameters": {"buffer_size": 500, "learning_starts": 100, "train_freq": 4}},
-        "evaluation": {"episodes": {"smoke": 1, "quick": 1, "full": 1}, "seed_offset": 1_000_000},
-        "budget": {p: {"env_steps": 1, "teacher_queries": 1, "gradient_updates": 1}
-                   for p in ("smoke", "quick", "full")},
-    }
-
-
-def test_atari_spec_builds_image_observations_and_a_cnn_teacher_converts_exactly():
+@pytest.mark.parametrize("env_name, short_run", [
+    ("pong", {"buffer_size": 500, "learning_starts": 100}),
+    ("pong_ppo", {"n_steps": 64, "batch_size": 64, "n_epochs": 1}),
+])
+def test_shipped_atari_specs_build_image_observations_and_their_cnn_teachers_convert_exactly(env_name, short_run):
+    """The DQN (Nature CNN Q-network) and PPO (Nature CNN actor) Atari teachers, briefly trained
+    with their spec's hyperparameters, act exactly as SB3 predicts on played and random frames."""
     from policypress.envs import make_env
-    from policypress.specs import validate
-    from policypress.teachers import sb3_kwargs
+    from policypress.specs import load_env_spec
+    from policypress.teachers import ALGORITHMS, sb3_kwargs
 
-    spec = atari_spec()
-    validate(spec, "env", "pong (test)")
-    env = make_env(spec)
+    spec = load_env_spec(env_name)
+    env = make_env(spec, teacher_training=True)
     assert env.observation_space.shape == (4, 84, 84)
-    model = DQN("CnnPolicy", env, seed=0, device="cpu", **sb3_kwargs(spec["teacher"]["hyperparameters"]))
+    hyperparameters = {**spec["teacher"]["hyperparameters"], **short_run}
+    model = ALGORITHMS[spec["teacher"]["algo"]](spec["teacher"]["policy"], env, seed=0, device="cpu",
+                                                 **sb3_kwargs(hyperparameters))
     model.learn(300)
     obs, _ = env.reset(seed=0)
     states = [obs]
@@ -129,12 +119,11 @@ def test_atari_spec_builds_image_observations_and_a_cnn_teacher_converts_exactly
 
 def test_mujoco_spec_with_a_td3_teacher_validates():
     from policypress.envs import action_space_kind, make_env
-    from policypress.specs import validate
+    from policypress.specs import load_env_spec, validate
 
     teacher = {"algo": "td3", "policy": "MlpPolicy", "timesteps": {"smoke": 1, "quick": 1, "full": 1},
                "hyperparameters": {"policy_kwargs": {"net_arch": [400, 300]}}}
-    spec = {**atari_spec(), "name": "hopper", "gym_id": "Hopper-v5", "family": "mujoco", "wrappers": [],
-            "env_kwargs": {}, "teacher": teacher}
+    spec = {**load_env_spec("hopper"), "teacher": teacher}
     validate(spec, "env", "hopper (test)")
     assert action_space_kind(make_env(spec).action_space) == "continuous"
 
