@@ -17,8 +17,12 @@ def make_env(spec: dict, teacher_training: bool = False) -> gym.Env:
         import ale_py
 
         gym.register_envs(ale_py)
-    env = gym.make(spec["gym_id"], **spec.get("env_kwargs", {}))
-    wrappers = spec.get("wrappers", []) + (spec["teacher"].get("train_wrappers", []) if teacher_training else [])
+    env = apply_wrappers(gym.make(spec["gym_id"], **spec.get("env_kwargs", {})), spec.get("wrappers", []))
+    return apply_wrappers(env, spec["teacher"].get("train_wrappers", [])) if teacher_training else env
+
+
+def apply_wrappers(env: gym.Env, wrappers: list[dict]) -> gym.Env:
+    """`env` inside the spec's gymnasium wrappers (`{name, kwargs}`), the first innermost."""
     for wrapper in wrappers:
         cls = getattr(gymnasium.wrappers, wrapper["name"], None)
         if cls is None:

@@ -6,10 +6,11 @@ r + γ (1 - terminated) max_a' Q_target(s', a'), minibatches from a replay buffe
 teacher's learning rate, gradients clipped to norm `max_grad_norm`, and a hard target update
 every `target_update_interval` env steps, all with the teacher's hyperparameters (SB3's
 defaults where its spec sets none). The network is already trained, so it acts ε-greedily at
-the teacher's final ε from the start. Env steps and updates are spent at the budget's ratio:
-as in SB3, updates come in bursts every `train_freq` env steps (as many as are due by then),
-so the target, synchronised between env steps, holds still during a burst. No teacher query
-is made.
+the teacher's final ε from the start, on the reward the teacher learned from (the spec's
+`train_wrappers`, e.g. Atari's reward clipping, wrap the counted env). Env steps and updates
+are spent at the budget's ratio: as in SB3, updates come in bursts every `train_freq` env
+steps (as many as are due by then), so the target, synchronised between env steps, holds
+still during a burst. No teacher query is made.
 
 Not SB3's DQN itself: its `train()` builds the loss inside, so neither a regularizer nor the
 re-application of masks after each update could be added, and its optimizer would not be the
@@ -26,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from policypress.distillation import SEED_RANGE
+from policypress.envs import apply_wrappers
 from policypress.policy import Policy
 from policypress.task import Task
 
@@ -95,7 +97,8 @@ def play_and_update(task: Task, act: Callable[[np.ndarray], np.ndarray], setting
     `update(batch, slot, env_step)` `slots` times, in bursts every `train_freq` steps of as many
     as are due at an even rate (once the replay holds a batch). Logs the return of the last
     episodes every tenth of the steps."""
-    env = task.make_env()
+    # The reward the teacher's Q-values were trained on (e.g. Atari's clipped reward); steps still count.
+    env = apply_wrappers(task.make_env(), task.teacher_training.get("train_wrappers", []))
     obs, _ = env.reset(seed=int(task.rng.integers(SEED_RANGE)))
     replay = Transitions(buffer_size)
     done, episode_return, returns = 0, 0.0, []

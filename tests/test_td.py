@@ -69,3 +69,21 @@ def test_group_sparse_can_train_a_dqn_teacher_with_its_td_loss(cartpole_spec, ca
     result = compress_run(method, spec, "smoke", cartpole_teacher, 0.25, 0, hyperparameters, tmp_path)
     check(result, tmp_path, True)
     assert result["budget"]["used"] == {"env_steps": 600, "teacher_queries": 0, "gradient_updates": 200}
+
+
+def test_td_learns_from_the_reward_the_teacher_learned_from_and_counts_every_step(cartpole_spec, cartpole_teacher,
+                                                                                   tmp_path):
+    """The spec's `teacher.train_wrappers` (Atari's reward clipping) wrap the counted env: CartPole's
+    reward of 1 clipped to [0, 0.5] is what the replay holds, and every step is still charged."""
+    from policypress.td import play_and_update
+
+    clipped = {**cartpole_spec, "teacher": {**cartpole_spec["teacher"], "train_wrappers": [
+        {"name": "ClipReward", "kwargs": {"min_reward": 0.0, "max_reward": 0.5}}]}}
+    teacher = Policy.load(cartpole_teacher / "policy")
+    meter = Meter(Budget(env_steps=200, teacher_queries=0, gradient_updates=20))
+    task = build_task(teacher, clipped, meter, 1.0, 0, {}, tmp_path)
+    rewards = []
+    play_and_update(task, teacher.act, DQNSettings.of_teacher(clipped["teacher"]), 1000, steps=200, slots=20,
+                    update=lambda batch, slot, step: rewards.append(batch[2]))
+    assert len(rewards) == 20 and torch.all(torch.cat(rewards) == 0.5)
+    assert meter.used["env_steps"] == 200
