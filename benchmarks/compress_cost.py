@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 from policypress.harness import compress_run
 from policypress.registry import available_methods, load_method
