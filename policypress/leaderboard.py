@@ -162,7 +162,7 @@ def markdown(summary: pd.DataFrame) -> str:
 
 def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], provenance: dict) -> None:
     out_dir = Path(out_dir)
-    table = pd.read_csv(table_csv)
+    table = pd.read_csv(table_csv, keep_default_na=False, na_values=[""])  # status "n/a" is a value, not NaN
     summary = summarise(table)
     write_text(out_dir / "summary.csv", summary.to_csv(index=False))
     write_text(out_dir / "leaderboard.md", markdown(summary))

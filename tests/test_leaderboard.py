@@ -65,6 +65,8 @@ def test_html_is_self_contained_sortable_and_escaped(tmp_path):
     assert "&lt;b&gt;bad&lt;/b&gt;" in html and "<b>bad</b>" not in html
     assert 'class="sortable"' in html and "addEventListener" in html
     assert "data:image/png;base64," in html
+    text = (tmp_path / "site" / "leaderboard.md").read_text()  # read back from the CSV: "n/a" is not NaN
+    assert "| n/a: cnn_only does not support Linear layers |" in text
     for plot in ("params", "latency", "instructions", "flash"):
         assert (tmp_path / "site" / "plots" / f"cartpole_score_vs_{plot}.png").stat().st_size > 1000
 
