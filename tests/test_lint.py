@@ -39,17 +39,23 @@ def test_full_config_dry_run_lists_every_env_seed_method_and_level(tmp_path):
     assert int(counts["compress"]) == int(counts["measure"]) == runs == 1610
 
 
-def test_teacher_jobs_ask_the_scheduler_for_what_their_family_needs(tmp_path):
-    def teacher_resources(device: str) -> dict[str, str]:
+def test_jobs_ask_the_scheduler_for_what_their_family_needs(tmp_path):
+    def resources(device: str) -> dict[tuple[str, str], str]:
+        """(rule, env) -> the resources line of the dry run, for Pong and Hopper's teachers and runs."""
         config = {**yaml.safe_load((ROOT / "config" / "families.yaml").read_text()), "envs": ["pong", "hopper"],
                   "device": device}
         (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
         command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
                    "--configfile", str(tmp_path / "config.yaml"), "-n"]
         out = subprocess.run(command, capture_output=True, text=True).stdout
-        return dict(re.findall(r"rule train_teacher:.*?env=(\w+), seed=0\n\s+resources: ([^\n]+)", out, re.DOTALL))
+        jobs = re.findall(r"rule (train_teacher|compress):.*?env=(\w+), seed=0[^\n]*\n\s+resources: ([^\n]+)", out,
+                          re.DOTALL)
+        return {(rule, env): line for rule, env, line in jobs}
 
-    auto = teacher_resources("auto")
-    assert "runtime=2880" in auto["pong"] and "gpu=1" in auto["pong"] and "mem_mb=16000" in auto["pong"]
-    assert "runtime=1440" in auto["hopper"] and "gpu=1" in auto["hopper"]
-    assert "gpu=0" in teacher_resources("cpu")["pong"]
+    auto = resources("auto")
+    assert "runtime=2880" in auto["train_teacher", "pong"] and "gpu=1" in auto["train_teacher", "pong"]
+    assert "mem_mb=16000" in auto["train_teacher", "pong"]
+    assert "runtime=1440" in auto["train_teacher", "hopper"] and "gpu=1" in auto["train_teacher", "hopper"]
+    assert "runtime=960" in auto["compress", "pong"] and "mem_mb=10000" in auto["compress", "pong"]
+    assert "runtime=240" in auto["compress", "hopper"] and "gpu" not in auto["compress", "hopper"]
+    assert "gpu=0" in resources("cpu")["train_teacher", "pong"]

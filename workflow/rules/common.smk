@@ -57,26 +57,28 @@ def env_spec_part(*keys):
     return part
 
 
-# What a teacher's job asks a scheduler for, by env family: Atari's replay buffer of 1e5 stacked
-# frames and its 1e7 steps need memory, time and (unless device is cpu) a GPU.
-TEACHER_RESOURCES = {  # family: (runtime in minutes, memory in MB, GPUs when the device may be one)
-    "classic_control": (240, 4000, 0),
-    "box2d": (240, 4000, 0),
-    "mujoco": (1440, 8000, 1),
-    "atari": (2880, 16000, 1),
+# What a job asks a scheduler for, per step and env family: runtime in minutes and memory in MB,
+# about twice what benchmarks/teacher_cost.py and benchmarks/compress_cost.py measured at the
+# full profile on one CPU core (README, "Full reproduction"). Atari's memory is its replay
+# buffers: 1e5 stacked frames (28 KB each) for the teacher's DQN, twice that for the TD methods.
+RESOURCES = {
+    "train_teacher": {"classic_control": (240, 4000), "box2d": (240, 4000), "mujoco": (1440, 8000),
+                      "atari": (2880, 16000)},
+    "compress": {"classic_control": (240, 4000), "box2d": (240, 4000), "mujoco": (240, 4000),
+                 "atari": (960, 10000)},
 }
+GPU_FAMILIES = {"mujoco", "atari"}  # whose teachers ask for a GPU, unless the config's device is cpu
 
 
-def _teacher_resource(position):
-    def resource(wildcards):
-        family = load_env_spec(wildcards.env)["family"]
-        value = TEACHER_RESOURCES[family][position]
-        return 0 if position == 2 and config["device"] == "cpu" else value
+def family_resource(step, position):
+    def value(wildcards):
+        return RESOURCES[step][load_env_spec(wildcards.env)["family"]][position]
 
-    return resource
+    return value
 
 
-teacher_runtime, teacher_memory, teacher_gpus = (_teacher_resource(i) for i in range(3))
+def teacher_gpus(wildcards):
+    return int(config["device"] != "cpu" and load_env_spec(wildcards.env)["family"] in GPU_FAMILIES)
 
 
 def method_fingerprint(wildcards):

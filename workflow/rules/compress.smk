@@ -18,8 +18,8 @@ rule compress:
     conda:
         "../envs/policypress.yaml"
     resources:
-        runtime=240,
-        mem_mb=4000,
+        runtime=family_resource("compress", 0),
+        mem_mb=family_resource("compress", 1),
     shell:
         "policypress compress --env {wildcards.env} --seed {wildcards.seed} --method {wildcards.method}"
         " --level {wildcards.level} --profile {params.profile} --teacher results/teachers/{wildcards.env}/{wildcards.seed}"

@@ -14,8 +14,8 @@ rule train_teacher:
     conda:
         "../envs/policypress.yaml"
     resources:
-        runtime=teacher_runtime,
-        mem_mb=teacher_memory,
+        runtime=family_resource("train_teacher", 0),
+        mem_mb=family_resource("train_teacher", 1),
         gpu=teacher_gpus,
     shell:
         "policypress train-teacher --env {wildcards.env} --seed {wildcards.seed} --profile {params.profile}"
