@@ -1,7 +1,8 @@
 """Collect every run's metrics into one table, and summarise it per env × method × level.
 
 Seeds are aggregated with the interquartile mean and a 95% stratified bootstrap confidence
-interval (rliable), never with a bare mean of a few runs. Invalid and n/a runs are kept in
+interval (rliable, `policypress.stats`), never with a bare mean of a few runs; within each
+env × level, methods are ranked by retention, and those whose CIs overlap are tied. Invalid and n/a runs are kept in
 the table with their reason, and never contribute to a score.
 """
 
@@ -9,14 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from rliable import library as rly
-from rliable import metrics as rly_metrics
 
 from policypress.io import read_json, write_text
+from policypress.stats import iqm_with_ci, tied_ranks
 
-BOOTSTRAP_REPS = 2000
 LEADING_COLUMNS = ("env", "seed", "method", "level", "status", "reason", "mean_return", "retention",
                    "normalized_score", "params_total", "params_nonzero", "params_fraction", "bytes",
                    "macs_dense", "macs_nonzero", "latency_us_median", "latency_us_p99",
@@ -55,16 +53,6 @@ def write_table(metrics_files: list[str | Path], out: str | Path) -> pd.DataFram
     return table
 
 
-def iqm_with_ci(values: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
-    """Interquartile mean of the runs and its 95% stratified bootstrap CI (rliable)."""
-    scores = {"x": np.asarray(values, dtype=float).reshape(-1, 1)}
-    np.random.seed(seed)  # rliable's bootstrap draws from numpy's global generator
-    point, interval = rly.get_interval_estimates(
-        scores, lambda x: np.array([rly_metrics.aggregate_iqm(x)]), reps=BOOTSTRAP_REPS
-    )
-    return float(point["x"][0]), float(interval["x"][0, 0]), float(interval["x"][1, 0])
-
-
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
     """One row per env × method × level, with the status of its runs and aggregated metrics.
 
@@ -88,4 +76,10 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
         for column in MEDIANS:
             row[column] = float(group[column].median()) if column in group else float("nan")
         rows.append(row)
-    return pd.DataFrame(rows)
+    summary = pd.DataFrame(rows)
+    summary["rank"] = None
+    for _, group in summary[summary["status"] == "valid"].groupby(["env", "level"]):
+        scored = group.dropna(subset=["retention"])
+        summary.loc[scored.index, "rank"] = tied_ranks(list(scored["retention"]), list(scored["retention_ci_low"]),
+                                                       list(scored["retention_ci_high"]))
+    return summary
