@@ -97,3 +97,19 @@ def test_per_env_ranks_tie_overlapping_methods():
                   "retention": v, "normalized_score": v} for s, v in enumerate(values)]
     summary = summarise(pd.DataFrame(rows)).set_index("method")
     assert summary.loc["a", "rank"] == summary.loc["b", "rank"] == "1=" and summary.loc["c", "rank"] == "3"
+
+
+def test_pareto_front_keeps_exactly_the_undominated_points():
+    from policypress.pareto import mark_fronts, on_front
+
+    score = pd.Series([1.0, 0.9, 0.9, 0.5, 0.95, np.nan, 0.2])
+    cost = pd.Series([100, 10, 20, 5, 100, 1, 5])
+    # 0.9@20 is beaten by 0.9@10; 0.95@100 by 1.0@100; 0.2@5 by 0.5@5; the NaN score is never on the front.
+    assert on_front(score, cost).tolist() == [True, True, False, True, False, False, False]
+    summary = pd.DataFrame({"env": ["a", "a", "b", "b", "b"], "status": ["valid", "valid", "valid", "valid", "n/a"],
+                            "retention": [1.0, 0.5, 0.5, 0.9, np.nan], "params_nonzero": [100, 200, 100, 50, 1],
+                            "latency_us_median": [1.0, 1.0, 2.0, 3.0, np.nan], "instructions": [5, 5, 5, 5, 5]})
+    marked = mark_fronts(summary)
+    assert marked["pareto_params"].tolist() == [True, False, False, True, False]  # fronts are per env
+    assert marked["pareto_latency"].tolist() == [True, False, True, True, False]
+    assert marked["pareto_instructions"].tolist() == [True, False, False, True, False]
