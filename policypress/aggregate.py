@@ -2,7 +2,8 @@
 
 Seeds are aggregated with the interquartile mean and a 95% stratified bootstrap confidence
 interval (rliable, `policypress.stats`), never with a bare mean of a few runs; within each
-env × level, methods are ranked by retention, and those whose CIs overlap are tied. Invalid and n/a runs are kept in
+env × level, methods are ranked by the env's score (`env_score`), and those whose CIs overlap
+are tied. Invalid and n/a runs are kept in
 the table with their reason, and never contribute to a score.
 """
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from policypress.io import read_json, write_text
+from policypress.io import read_json, write_json, write_text
 from policypress.stats import iqm_with_ci, tied_ranks
 
 LEADING_COLUMNS = ("env", "seed", "method", "level", "status", "reason", "mean_return", "retention",
@@ -47,9 +48,14 @@ def collect(metrics_files: list[str | Path]) -> pd.DataFrame:
     return table.sort_values(["env", "method", "level", "seed"], ignore_index=True)
 
 
-def write_table(metrics_files: list[str | Path], out: str | Path) -> pd.DataFrame:
+def write_table(metrics_files: list[str | Path], out: str | Path, runs_json: str | Path | None = None) -> pd.DataFrame:
+    """Write the table, and with `runs_json` every run's full record: its run.json (budget limits and
+    use, hyperparameters, plugin sha256) updated by its metrics.json (metrics, machine, versions)."""
     table = collect(metrics_files)
     write_text(out, table.to_csv(index=False))
+    if runs_json is not None:
+        records = [{**read_json(Path(path).with_name("run.json")), **read_json(path)} for path in metrics_files]
+        write_json(runs_json, records)
     return table
 
 
@@ -78,8 +84,18 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
         rows.append(row)
     summary = pd.DataFrame(rows)
     summary["rank"] = None
-    for _, group in summary[summary["status"] == "valid"].groupby(["env", "level"]):
-        scored = group.dropna(subset=["retention"])
-        summary.loc[scored.index, "rank"] = tied_ranks(list(scored["retention"]), list(scored["retention_ci_low"]),
-                                                       list(scored["retention_ci_high"]))
+    for _, group in summary[summary["status"] == "valid"].groupby("env"):
+        score = env_score(group)
+        for _, at_level in group.groupby("level"):
+            scored = at_level.dropna(subset=[score])
+            summary.loc[scored.index, "rank"] = tied_ranks(list(scored[score]), list(scored[f"{score}_ci_low"]),
+                                                           list(scored[f"{score}_ci_high"]))
     return summary
+
+
+def env_score(rows: pd.DataFrame) -> str:
+    """An env's headline score: retention where it is defined (the teacher's return is positive),
+    otherwise the normalized score (e.g. Acrobot's returns are negative)."""
+    if "retention" in rows and rows["retention"].notna().any():
+        return "retention"
+    return "normalized_score"

@@ -40,14 +40,14 @@ def _measure(args: argparse.Namespace) -> None:
 def _aggregate(args: argparse.Namespace) -> None:
     from policypress.aggregate import write_table
 
-    table = write_table(args.metrics, args.out)
+    table = write_table(args.metrics, args.out, args.runs_json)
     print(f"{args.out}: {len(table)} runs, {int((table['status'] == 'valid').sum())} valid")
 
 
 def _render(args: argparse.Namespace) -> None:
     from policypress.leaderboard import render
 
-    render(args.table, args.out, args.method_dir, json.loads(args.provenance))
+    render(args.table, args.out, args.method_dir, json.loads(args.provenance), args.baselines, args.runs_json)
     print(f"leaderboard written to {args.out}/index.html")
 
 
@@ -105,6 +105,7 @@ def parser() -> argparse.ArgumentParser:
 
     sub = verb("aggregate", _aggregate, "collect metrics files into one CSV table")
     sub.add_argument("--out", required=True, type=Path)
+    sub.add_argument("--runs-json", type=Path, help="also write every run's full record (run.json + metrics.json)")
     sub.add_argument("metrics", nargs="+", type=Path)
 
     sub = verb("render", _render, "render the leaderboard from the table")
@@ -112,6 +113,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", required=True, type=Path)
     sub.add_argument("--provenance", default="{}", help="JSON object shown in the page footer")
     sub.add_argument("--method-dir", action="append")
+    sub.add_argument("--baselines", nargs="*", default=[], help="methods whose best one the others are compared with")
+    sub.add_argument("--runs-json", type=Path, help="every run's full record, from aggregate --runs-json")
 
     sub = verb("validate-config", _validate_config, "check a config file, its envs and its methods")
     sub.add_argument("config")

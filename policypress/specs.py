@@ -75,6 +75,10 @@ def check_config(config: dict, source: str | Path, envs_dir: str | Path = ENVS_D
     config = dict(config)
     config.setdefault("method_dirs", ["methods"])
     config.setdefault("device", "auto")
+    config.setdefault("baselines", [])
+    for index, name in enumerate(config["baselines"]):
+        if name not in config["methods"]:
+            raise SpecError(f"{source}: baselines[{index}]: {name!r} is not one of the configured methods")
     latency_fields = schema("config")["properties"]["latency"]["properties"]
     config["latency"] = {key: field["default"] for key, field in latency_fields.items()} | config.get("latency", {})
     for index, env in enumerate(config["envs"]):

@@ -9,7 +9,7 @@ from rliable import library as rly
 from rliable import metrics as rly_metrics
 
 from policypress.aggregate import summarise
-from policypress.leaderboard import markdown, render
+from policypress.leaderboard import markdown, page_name, render
 from policypress.stats import iqm_with_ci
 
 VALID = {"status": "valid", "reason": None, "mean_return": 100.0, "params_total": 1000, "params_nonzero": 100,
@@ -56,27 +56,35 @@ def test_markdown_shows_reasons(tmp_path):
     assert "| invalid: budget exceeded" in text and "n/a: cnn_only does not support Linear layers" in text
 
 
-def test_html_is_self_contained_sortable_and_escaped(tmp_path):
+def test_site_is_self_contained_sortable_and_escaped(tmp_path):
     path = tmp_path / "table.csv"
     table().to_csv(path, index=False)
     render(path, tmp_path / "site", ["methods"], {"commit": "abc123"})
-    html = (tmp_path / "site" / "index.html").read_text()
-    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # no external resources
-    assert "<script src" not in html and "<link" not in html
-    assert "&lt;b&gt;bad&lt;/b&gt;" in html and "<b>bad</b>" not in html
-    assert 'class="sortable"' in html and "addEventListener" in html
-    assert "data:image/png;base64," in html
-    text = (tmp_path / "site" / "leaderboard.md").read_text()  # read back from the CSV: "n/a" is not NaN
-    assert "| n/a: cnn_only does not support Linear layers |" in text
+    site = tmp_path / "site"
+    pages = sorted(site.glob("*.html"))
+    assert [p.name for p in pages] == ["env-cartpole.html", "index.html", *sorted(
+        page_name("method", m) for m in ("<b>bad</b>", "cnn_only", "good"))]
+    for page in pages:
+        html = page.read_text()
+        assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # no external resources
+        assert "<script src" not in html and "<link" not in html
+        assert "<b>bad</b>" not in html  # a name with HTML in it is text
+        assert 'href="env-cartpole.html"' in html  # every page links every other
+    env = (site / "env-cartpole.html").read_text()
+    assert "&lt;b&gt;bad&lt;/b&gt;" in env and 'class="sortable"' in env and "addEventListener" in env
+    assert "data:image/png;base64," in env
     for plot in ("params", "latency", "instructions", "flash"):
-        assert (tmp_path / "site" / "plots" / f"cartpole_score_vs_{plot}.png").stat().st_size > 1000
+        assert (site / "plots" / f"cartpole_score_vs_{plot}.png").stat().st_size > 1000
+    text = (site / "leaderboard.md").read_text()  # read back from the CSV: "n/a" is not NaN
+    assert "| n/a: cnn_only does not support Linear layers |" in text
 
 
 def test_embedded_columns_are_shown_and_explained(tmp_path):
     path = tmp_path / "table.csv"
     table().to_csv(path, index=False)
     render(path, tmp_path / "site", ["methods"], {"commit": "abc123"})
-    html = (tmp_path / "site" / "index.html").read_text()
+    index = (tmp_path / "site" / "index.html").read_text()
     for header in ("latency µs", "speedup", "instructions", "flash", "RAM"):
-        assert re.search(rf"<dt>{header}</dt><dd>[^<]+</dd>", html), header  # one line explains each metric
-    assert ">3.0 KiB<" in html and ">0.5 KiB<" in html and ">5,000<" in html and ">1.20×<" in html
+        assert re.search(rf"<dt>{header}</dt><dd>[^<]+</dd>", index), header  # one line explains each metric
+    env = (tmp_path / "site" / "env-cartpole.html").read_text()
+    assert ">3.0 KiB<" in env and ">0.5 KiB<" in env and ">5,000<" in env and ">1.20×<" in env

@@ -32,7 +32,8 @@ def cluster():
 
 
 def test_smoke_dag_runs_every_compute_job_through_sbatch(cluster, tmp_path):
-    config = {**yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text()), "methods": METHODS, "levels": [0.25]}
+    config = {**yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text()), "methods": METHODS, "levels": [0.25],
+              "baselines": ["distill"]}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
                "--configfile", str(tmp_path / "config.yaml"), "--profile", str(ROOT / "workflow/profiles/slurm"),

@@ -78,6 +78,7 @@ def test_unparsable_yaml_names_the_line(tmp_path):
         (base_config(methods={"dense": None, "prune_typo": None}), r"methods\.prune_typo: unknown method 'prune_typo'"),
         (base_config(levels=[1.5]), r"levels\[0\]: 1\.5 is greater than the maximum of 1"),
         (base_config(profile="huge"), r"profile: 'huge' is not one of"),
+        (base_config(baselines=["distill"]), r"baselines\[0\]: 'distill' is not one of the configured methods"),
         (base_config(methods={"magnitude": {"hyperparameters": {"lr": 0.1}}}),
          r"methods\.magnitude\.hyperparameters\.lr: unknown hyperparameter"),
         (base_config(methods={"magnitude": {"hyperparameters": {"rounds": "many"}}}),

@@ -7,6 +7,7 @@ stops with one line and deletes nothing.
 """
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -93,10 +94,31 @@ def test_crashing_plugin_is_invalid_and_the_leaderboard_still_renders(smoke_with
     assert (crashed["status"] == "invalid").all()
     assert crashed["reason"].str.contains("crashing crashed at tests/plugins/crashing.py:9: RuntimeError").all()
     site = smoke_with_crash / "results" / "leaderboard"
-    html = (site / "index.html").read_text()
-    assert "invalid: crashing crashed" in html
-    assert "Livne, Cohen" in html and "Algorithm and details" in html  # method pages come from the plugins
+    assert "invalid: crashing crashed" in (site / "env-cartpole.html").read_text()
+    assert "not valid on every env and seed" in (site / "index.html").read_text()  # listed, not ranked
+    pops = (site / "method-pops.html").read_text()
+    assert "Livne, Cohen" in pops and "Algorithm and details" in pops  # method pages come from the plugins
+    assert "crashing crashed" in (site / "method-crashing.html").read_text()  # every run, failed ones too
     assert (site / "leaderboard.md").read_text().count("| magnitude |") == len(SMOKE["levels"])
+
+
+def test_exports_carry_every_run_with_its_provenance(smoke_with_crash):
+    site = smoke_with_crash / "results" / "leaderboard"
+    exported = json.loads((site / "runs.json").read_text())
+    provenance = exported["provenance"]
+    assert len(provenance["commit"]) >= 7 and len(provenance["config_sha256"]) == 64
+    assert provenance["versions"]["torch"] and provenance["machine"]["system"]
+    table = pd.read_csv(smoke_with_crash / "results" / "table.csv")
+    assert len(exported["runs"]) == len(table)
+    for run in exported["runs"]:  # the budget counters, the plugin's hash and the machine of every run
+        assert set(run["budget"]["used"]) == {"env_steps", "teacher_queries", "gradient_updates"}
+        assert len(run["method_sha256"]) == 64
+        assert "machine" in run or run["status"] != "valid"
+    runs_csv = pd.read_csv(site / "runs.csv")
+    assert (runs_csv["commit"] == provenance["commit"]).all() and len(runs_csv) == len(table)
+    latex = (site / "tables.tex").read_text()
+    assert latex.count(r"\toprule") == latex.count(r"\bottomrule") == 2  # cartpole, and across envs
+    assert r"distill\_int8" in latex and r"\textbf{" in latex
 
 
 def test_same_seeds_give_identical_results(smoke_with_crash, tmp_path):

@@ -1,6 +1,7 @@
 # Validates the configuration once, before any job runs, and derives the DAG's targets from it.
 # An invalid config, an unknown env or method, a malformed env spec or a plugin that cannot be
 # imported stops here with one line naming the file and the field; no result is touched.
+import hashlib
 import json
 import subprocess
 import sys
@@ -91,4 +92,5 @@ def provenance():
                                 capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    return json.dumps({"profile": PROFILE, "config": CONFIG_SOURCE, "commit": commit})
+    config_sha256 = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+    return json.dumps({"profile": PROFILE, "config": CONFIG_SOURCE, "config_sha256": config_sha256, "commit": commit})

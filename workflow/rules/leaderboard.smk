@@ -9,29 +9,34 @@ rule aggregate:
     input:
         [f"results/runs/{env}/{seed}/{method}/{level}/metrics.json" for env, seed, method, level in RUNS],
     output:
-        "results/table.csv",
+        table="results/table.csv",
+        runs="results/runs.json",
     log:
         "results/logs/aggregate.log",
     conda:
         "../envs/policypress.yaml"
     shell:
-        "policypress aggregate --out {output} {input} > {log} 2>&1"
+        "policypress aggregate --out {output.table} --runs-json {output.runs} {input} > {log} 2>&1"
 
 
 rule render:
-    """Markdown and HTML tables and plots, per env x method x level, seeds aggregated."""
+    """The static site (overview, env and method pages), paper tables and exports with provenance."""
     input:
-        "results/table.csv",
+        table="results/table.csv",
+        runs="results/runs.json",
     output:
         html="results/leaderboard/index.html",
         markdown="results/leaderboard/leaderboard.md",
+        latex="results/leaderboard/tables.tex",
+        runs="results/leaderboard/runs.json",
     log:
         "results/logs/render.log",
     params:
         provenance=provenance(),
         method_dirs=METHOD_DIR_ARGS,
+        baselines=" ".join(config["baselines"]),
     conda:
         "../envs/policypress.yaml"
     shell:
-        "policypress render --table {input} --out results/leaderboard"
-        " --provenance {params.provenance:q} {params.method_dirs} > {log} 2>&1"
+        "policypress render --table {input.table} --runs-json {input.runs} --out results/leaderboard"
+        " --provenance {params.provenance:q} --baselines {params.baselines} {params.method_dirs} > {log} 2>&1"

@@ -1,0 +1,80 @@
+"""The leaderboard's figures: score against each cost per env, and performance profiles per level."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")  # files only: no display on a cluster node
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+LOG_AXES = ("params_nonzero", "instructions", "flash_bytes")
+# (x column, axis label, file name part)
+COST_PLOTS = (("params_nonzero", "nonzero parameters", "params"),
+              ("latency_fraction", "latency (fraction of the teacher's, same job)", "latency"),
+              ("instructions", "instructions per inference (C export, callgrind)", "instructions"),
+              ("flash_bytes", "flash bytes (Cortex-M4 build)", "flash"))
+
+
+def palette(methods: list[str]) -> dict:
+    colours = sns.color_palette("colorblind" if len(methods) <= 10 else "husl", len(methods))  # colorblind has 10
+    return dict(zip(methods, colours, strict=True))
+
+
+def _save(fig: plt.Figure, out: Path) -> Path:
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def score_vs_cost(summary: pd.DataFrame, env: str, x: str, xlabel: str, out: Path) -> Path:
+    """Score against a cost, one line per method across levels, with the 95% CIs as error bars."""
+    valid = summary[(summary["env"] == env) & (summary["status"] == "valid")].copy()
+    # Absolute µs differ between jobs by more than between policies; the ratio is measured in one job.
+    valid["latency_fraction"] = 1.0 / valid["latency_speedup"]
+    valid = valid.sort_values(x)
+    y = "retention" if "retention" in valid and valid["retention"].notna().all() else "normalized_score"
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colours = palette(sorted(valid["method"].unique()))
+    sns.lineplot(data=valid, x=x, y=y, hue="method", style="method", markers=True, dashes=False,
+                 estimator=None, sort=True, palette=colours, ax=ax)
+    for method, group in valid.groupby("method"):
+        values = group[y].to_numpy(dtype=float)
+        errors = np.vstack([values - group[f"{y}_ci_low"].to_numpy(dtype=float),
+                            group[f"{y}_ci_high"].to_numpy(dtype=float) - values])
+        ax.errorbar(group[x].to_numpy(dtype=float), values, yerr=errors, fmt="none", ecolor=colours[method],
+                    alpha=0.6, capsize=3)
+    if x in LOG_AXES:  # levels are spaced geometrically
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"{y.replace('_', ' ')} (IQM over seeds, 95% CI)")
+    ax.set_title(f"{env}: {y.replace('_', ' ')} vs {xlabel.split(' (')[0]}")
+    ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
+    ax.legend(fontsize="small", loc="best")
+    return _save(fig, out)
+
+
+def performance_profile(profiles: dict[str, np.ndarray], cis: dict[str, np.ndarray], taus: np.ndarray,
+                        level: float, out: Path) -> Path:
+    """Fraction of (env, seed) runs with a normalized score above τ, per method, with 95% CI bands."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colours = palette(sorted(profiles))
+    for method in sorted(profiles):
+        ax.plot(taus, profiles[method], label=method, color=colours[method])
+        ax.fill_between(taus, cis[method][0], cis[method][1], color=colours[method], alpha=0.15)
+    ax.set_xlabel("normalized score τ")
+    ax.set_ylabel("fraction of runs with normalized score > τ")
+    ax.set_title(f"performance profiles at level {level:g} (all envs and seeds)")
+    ax.axvline(1.0, color="grey", linewidth=0.8, linestyle="--")
+    ax.legend(fontsize="small", loc="lower left")
+    return _save(fig, out)

@@ -1,0 +1,66 @@
+"""The rendered site in a real browser (Debian's headless Chromium): every page loads from disk
+without console errors, its tables render, sorting works, and a name with HTML in it is text."""
+
+import os
+
+import pytest
+
+from policypress.leaderboard import page_name, render
+from tests.browser import CHROMIUM, Browser
+from tests.test_leaderboard import table
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Chromium first: scripts/install-tools")
+        pytest.skip("Chromium is not installed (scripts/install-tools installs it)")
+    out = tmp_path_factory.mktemp("site")
+    table().to_csv(out / "table.csv", index=False)
+    render(out / "table.csv", out / "site", ["methods"], {"commit": "abc123"}, baselines=["good"])
+    return out / "site"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed")
+    chromium = Browser()
+    yield chromium
+    chromium.close()
+
+
+def test_every_page_loads_without_errors_and_renders_its_tables(site, browser, tmp_path):
+    pages = sorted(site.glob("*.html"))
+    assert len(pages) == 5  # overview, one env, three methods
+    for path in pages:
+        page = browser.open(path)
+        assert page.evaluate("document.querySelectorAll('table tbody tr').length") > 0, path.name
+        assert page.evaluate("document.querySelectorAll('td b, td script, nav b').length") == 0, path.name
+        assert page.errors() == [], path.name
+    shot = browser.open(site / "env-cartpole.html").screenshot(tmp_path / "env-cartpole.png")
+    assert shot.stat().st_size > 10_000
+
+
+def test_a_method_name_with_html_is_shown_as_text(site, browser):
+    page = browser.open(site / "env-cartpole.html")
+    cells = page.evaluate("Array.from(document.querySelectorAll('tbody td:first-child')).map(td => td.textContent)")
+    assert "<b>bad</b>" in cells
+    nav = browser.open(site / page_name("method", "<b>bad</b>"))
+    assert nav.evaluate("document.querySelector('h1').textContent") == "<b>bad</b>"
+
+
+def test_clicking_a_header_sorts_the_table_both_ways(site, browser):
+    page = browser.open(site / "env-cartpole.html")
+    column = page.evaluate(
+        "Array.from(document.querySelectorAll('thead th')).findIndex(th => th.textContent.trim() === 'method')")
+    read = f"Array.from(document.querySelectorAll('tbody tr')).map(tr => tr.cells[{column}].textContent)"
+    header = f"document.querySelectorAll('thead th')[{column}]"
+    page.evaluate(f"{header}.click()")
+    ascending = page.evaluate(read)
+    assert ascending == sorted(ascending, key=str.lower) and page.evaluate(
+        f"{header}.getAttribute('aria-sort')") == "ascending"
+    page.evaluate(f"{header}.click()")
+    assert page.evaluate(read) == ascending[::-1]
+    assert page.errors() == []
