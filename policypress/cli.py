@@ -24,8 +24,9 @@ def _compress(args: argparse.Namespace) -> None:
 
     method = load_method(args.method, args.method_dir)
     hyperparameters = method.resolve_hyperparameters(json.loads(args.hyperparameters), args.config_source)
+    time_limit = None if args.time_limit_minutes is None else 60 * args.time_limit_minutes
     run = compress_run(method, load_env_spec(args.env), args.profile, args.teacher, args.level, args.seed,
-                       hyperparameters, args.out)
+                       hyperparameters, args.out, time_limit)
     print(f"{args.env}/{args.seed}/{args.method}/{args.level}: {run['status']}"
           + (f": {run['reason']}" if run["reason"] else ""))
 
@@ -93,6 +94,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--hyperparameters", default="{}", help="JSON object of overrides")
     sub.add_argument("--config-source", default="config", help="the config file, named in errors")
     sub.add_argument("--method-dir", action="append", help="plugin folder (repeatable; default methods/)")
+    sub.add_argument("--time-limit-minutes", type=float, help="stop the method past this and record the run invalid")
 
     sub = verb("measure", _measure, "evaluate and measure one run")
     sub.add_argument("--run", required=True, type=Path)

@@ -1,9 +1,11 @@
 """Run one method on one teacher under the env's budget, and check what it returns.
 
 Whatever the method does (finishes, goes over budget, crashes, returns a malformed policy or
-one over its ceiling), the job itself succeeds and writes `run.json` with the status
-`valid`, `invalid` or `n/a` and a one-line reason, so the rest of the DAG goes on and the
-leaderboard shows the outcome. Only a valid run has a `policy/`.
+one over its ceiling, hangs past its time limit, or kills its own process), the job itself
+succeeds and writes `run.json` with the status `valid`, `invalid` or `n/a` and a one-line
+reason, so the rest of the DAG goes on and the leaderboard shows the outcome. Only a valid run
+has a `policy/`. The method runs in a forked child process: the parent enforces the time
+limit by killing it, and notices a child that died (a segfault, `os._exit`, the OOM killer).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -24,7 +28,7 @@ import torch
 
 from policypress.budget import Budget, BudgetExceeded, CountedEnv, Meter, TeacherOracle, optimizer_factory
 from policypress.envs import make_env
-from policypress.io import write_json
+from policypress.io import read_json, write_json
 from policypress.metrics import params
 from policypress.policy import Policy, PolicyFormatError
 from policypress.registry import Method
@@ -122,8 +126,12 @@ def compress_run(
     seed: int,
     hyperparameters: dict,
     out_dir: str | Path,
+    time_limit: float | None = None,
+    isolated: bool = True,
 ) -> dict:
-    """Run `method` and write `out_dir/run.json` (+ `out_dir/policy/` when valid)."""
+    """Run `method` and write `out_dir/run.json` (+ `out_dir/policy/` when valid); `time_limit` is
+    in seconds (None: none). `isolated=False` runs the method in this process, without a time
+    limit, to debug a plugin or observe its internals."""
     out_dir = Path(out_dir)
     shutil.rmtree(out_dir / "policy", ignore_errors=True)  # a previous attempt's policy must not outlive it
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -144,7 +152,10 @@ def compress_run(
         with tempfile.TemporaryDirectory(prefix=".scratch.", dir=out_dir) as scratch:
             task = build_task(teacher, env_spec, meter, level, seed, hyperparameters, Path(scratch),
                               method.info.name)
-            status, reason = _call(method, task, teacher, meter, out_dir / "policy")
+            if isolated:
+                status, reason = _isolated(method, task, teacher, meter, out_dir / "policy", time_limit)
+            else:
+                status, reason = _call(method, task, teacher, meter, out_dir / "policy")
     run.update(status=status, reason=reason, seconds=round(time.time() - started, 2))
     if status != "valid":
         print(f"policypress: {env_spec['name']}/{seed}/{method.info.name}/{level}: {status}: {reason}",
@@ -152,6 +163,39 @@ def compress_run(
     validate(run, "run", out_dir / "run.json")
     write_json(out_dir / "run.json", run)  # written last: its presence marks a finished run
     return run
+
+
+def _isolated(method: Method, task: Task, teacher: Policy, meter: Meter, destination: Path,
+              time_limit: float | None) -> tuple[str, str | None]:
+    """`_call` in a forked child; the parent keeps the outcome and the budget use it reports."""
+    outcome = task.scratch / "outcome.json"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: whatever happens, it leaves through os._exit, never back into the caller
+        code = 1
+        try:
+            status, reason = _call(method, task, teacher, meter, destination)
+            write_json(outcome, {"status": status, "reason": reason, "used": meter.used})
+            code = 0
+        finally:
+            os._exit(code)
+    deadline = math.inf if time_limit is None else time.monotonic() + time_limit
+    while (waited := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            shutil.rmtree(destination, ignore_errors=True)
+            return "invalid", f"time limit exceeded: {method.info.name} ran longer than {time_limit:g} s"
+        time.sleep(0.05)
+    if not outcome.is_file():
+        shutil.rmtree(destination, ignore_errors=True)
+        status = waited[1]
+        how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit status {os.WEXITSTATUS(status)}"
+        return "invalid", f"{method.info.name}'s process died ({how}) before it returned"
+    result = read_json(outcome)
+    meter.used.update(result["used"])
+    return result["status"], result["reason"]
 
 
 def _call(method: Method, task: Task, teacher: Policy, meter: Meter, destination: Path) -> tuple[str, str | None]:

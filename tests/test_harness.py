@@ -1,6 +1,7 @@
 """The harness enforces budgets and the policy contract; misbehaving plugins become invalid runs."""
 
 import json
+import time
 
 import pytest
 
@@ -11,11 +12,12 @@ from policypress.registry import load_method
 from tests.conftest import PLUGINS, pendulum_spec
 
 
-def run(method_name, spec, teacher_dir, out, level=0.25):
+def run(method_name, spec, teacher_dir, out, level=0.25, time_limit=None, isolated=True):
     method = load_method(method_name, ["methods", PLUGINS])
     hyperparameters = method.resolve_hyperparameters({}, "test")
     level = level if method.info.uses_level else 1.0  # as the DAG runs it
-    result = compress_run(method, spec, "smoke", teacher_dir, level, 0, hyperparameters, out)
+    result = compress_run(method, spec, "smoke", teacher_dir, level, 0, hyperparameters, out, time_limit,
+                          isolated)
     assert json.loads((out / "run.json").read_text()) == result  # the record on disk is the result
     return result
 
@@ -45,6 +47,19 @@ def test_misbehaving_plugin_is_recorded_invalid(plugin, reason, cartpole_spec, c
     assert reason in result["reason"]
     assert "\n" not in result["reason"]
     assert not (tmp_path / plugin / "policy").exists()  # nothing that could be ranked
+
+
+def test_a_hanging_plugin_is_stopped_at_its_time_limit(cartpole_spec, cartpole_teacher, tmp_path):
+    started = time.monotonic()
+    result = run("hangs", cartpole_spec, cartpole_teacher, tmp_path / "hangs", time_limit=2)
+    assert (result["status"], result["reason"]) == ("invalid", "time limit exceeded: hangs ran longer than 2 s")
+    assert 2 <= time.monotonic() - started < 60 and not (tmp_path / "hangs" / "policy").exists()
+
+
+def test_a_plugin_that_kills_its_process_is_an_invalid_run(cartpole_spec, cartpole_teacher, tmp_path):
+    result = run("segfaults", cartpole_spec, cartpole_teacher, tmp_path / "segfaults")
+    assert result["status"] == "invalid"
+    assert result["reason"] == "segfaults's process died (signal 11) before it returned"
 
 
 def test_budget_counters_stop_exactly_at_the_limit(cartpole_spec, cartpole_teacher, tmp_path):

@@ -109,7 +109,7 @@ def test_pops_iterates_prune_shrink_redistil_while_students_meet_the_objective(c
     monkeypatch.setattr(PoPS, "shrink", recording_shrink)
     monkeypatch.setattr(PoPS, "fit", recording_fit)
     spec = with_smoke_budget(cartpole_spec, 4000, 700)
-    result = run("pops", spec, cartpole_teacher, tmp_path / "pops", level=0.5)
+    result = run("pops", spec, cartpole_teacher, tmp_path / "pops", level=0.5, isolated=False)  # to record
     check(result, tmp_path / "pops", True)
     assert len(shrinks) >= 2 and fits
     before, after = shrinks[0]

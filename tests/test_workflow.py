@@ -1,8 +1,8 @@
 """The smoke DAG end to end through Snakemake, in temporary folders.
 
 Checks: a row for every method x level with every metric filled; every run's ONNX and C
-exports compute its policy; a crashing plugin is recorded invalid while everything else
-finishes; the same seeds give identical returns and counts in a second run; a bad config
+exports compute its policy; crashing and hanging plugins are recorded invalid while
+everything else finishes; the same seeds give identical returns and counts in a second run; a bad config
 stops with one line and deletes nothing.
 """
 
@@ -42,8 +42,8 @@ def snakemake(workdir: Path, config: dict) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def smoke_with_crash(tmp_path_factory):
-    """The smoke config plus a plugin that crashes."""
-    config = {**SMOKE, "methods": {**SMOKE["methods"], "crashing": None},
+    """The smoke config plus a plugin that crashes and one that hangs (with a 3-second time limit)."""
+    config = {**SMOKE, "methods": {**SMOKE["methods"], "crashing": None, "hangs": {"time_limit_minutes": 0.05}},
               "method_dirs": ["methods", "tests/plugins"]}
     workdir = tmp_path_factory.mktemp("smoke_a")
     result = snakemake(workdir, config)
@@ -53,10 +53,10 @@ def smoke_with_crash(tmp_path_factory):
 
 def test_every_method_and_level_has_a_row_with_every_metric(smoke_with_crash):
     table = pd.read_csv(smoke_with_crash / "results" / "table.csv")
-    methods = [m for m in SMOKE["methods"] if m not in ONCE] + ["crashing"]
+    methods = [m for m in SMOKE["methods"] if m not in ONCE] + ["crashing", "hangs"]
     expected = {(m, 1.0) for m in ONCE} | {(m, level) for m in methods for level in SMOKE["levels"]}
     assert set(zip(table["method"], table["level"], strict=True)) == expected
-    valid = table[table["method"] != "crashing"]
+    valid = table[~table["method"].isin(["crashing", "hangs"])]
     assert (valid["status"] == "valid").all()
     assert valid[METRICS].notna().all().all()
     assert (valid["params_nonzero"] <= valid["level"] * valid["teacher_params_nonzero"]).all()
@@ -88,11 +88,13 @@ def test_embedded_costs_fall_with_structure_and_int8_shrinks_flash(smoke_with_cr
     assert table.loc[("int8", 1.0)]["flash_bytes"] < teacher["flash_bytes"] / 2  # int8 weights: a quarter
 
 
-def test_crashing_plugin_is_invalid_and_the_leaderboard_still_renders(smoke_with_crash):
+def test_crashing_and_hanging_plugins_are_invalid_and_the_leaderboard_still_renders(smoke_with_crash):
     table = pd.read_csv(smoke_with_crash / "results" / "table.csv")
     crashed = table[table["method"] == "crashing"]
     assert (crashed["status"] == "invalid").all()
     assert crashed["reason"].str.contains("crashing crashed at tests/plugins/crashing.py:9: RuntimeError").all()
+    hung = table[table["method"] == "hangs"]
+    assert (hung["reason"] == "time limit exceeded: hangs ran longer than 3 s").all() and len(hung)
     site = smoke_with_crash / "results" / "leaderboard"
     assert "invalid: crashing crashed" in (site / "env-cartpole.html").read_text()
     assert "not valid on every env and seed" in (site / "index.html").read_text()  # listed, not ranked
@@ -125,7 +127,7 @@ def test_same_seeds_give_identical_results(smoke_with_crash, tmp_path):
     assert snakemake(tmp_path, SMOKE).returncode == 0
     first = pd.read_csv(smoke_with_crash / "results" / "table.csv")
     second = pd.read_csv(tmp_path / "results" / "table.csv")
-    first = first[first["method"] != "crashing"].reset_index(drop=True)
+    first = first[~first["method"].isin(["crashing", "hangs"])].reset_index(drop=True)
     columns = ["method", "level", *REPEATABLE]
     pd.testing.assert_frame_equal(first[columns], second[columns], check_dtype=False)  # NaN rows make floats
 

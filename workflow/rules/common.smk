@@ -78,6 +78,12 @@ def family_resource(step, position):
     return value
 
 
+def time_limit_minutes(wildcards):
+    """The method's time limit: its config option, else 90% of the compress job's runtime."""
+    options = config["methods"][wildcards.method] or {}
+    return options.get("time_limit_minutes", 0.9 * family_resource("compress", 0)(wildcards))
+
+
 def teacher_gpus(wildcards):
     return int(config["device"] != "cpu" and load_env_spec(wildcards.env)["family"] in GPU_FAMILIES)
 

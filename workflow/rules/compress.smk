@@ -1,6 +1,7 @@
 rule compress:
-    """One method on one teacher at one level, under the env's budget. A method that goes over
-    budget, crashes or returns a bad policy is recorded as invalid in run.json; the job succeeds."""
+    """One method on one teacher at one level, under the env's budget and its time limit. A method
+    that goes over either, crashes, dies or returns a bad policy is recorded as invalid in
+    run.json; the job succeeds."""
     input:
         info="results/teachers/{env}/{seed}/teacher.json",
         policy="results/teachers/{env}/{seed}/policy",
@@ -15,6 +16,7 @@ rule compress:
         config_source=CONFIG_SOURCE,
         budget=env_spec_part("budget"),
         code=method_fingerprint,
+        time_limit=time_limit_minutes,
     conda:
         "../envs/policypress.yaml"
     resources:
@@ -25,4 +27,5 @@ rule compress:
         " --level {wildcards.level} --profile {params.profile} --teacher results/teachers/{wildcards.env}/{wildcards.seed}"
         " --out results/runs/{wildcards.env}/{wildcards.seed}/{wildcards.method}/{wildcards.level}"
         " --hyperparameters {params.hyperparameters:q} --config-source {params.config_source:q} {params.method_dirs}"
+        " --time-limit-minutes {params.time_limit}"
         " > {log} 2>&1"
