@@ -67,6 +67,21 @@ def _list_methods(args: argparse.Namespace) -> None:
         print(f"{name:20s} {source}")
 
 
+def _new_method(args: argparse.Namespace) -> None:
+    from policypress.scaffold import new_method
+
+    for path in new_method(args.name):
+        print(f"wrote {path}")
+    print(f"next: edit methods/{args.name}.py, run `policypress check-method {args.name}`, add it to a config's "
+          "methods: and run snakemake (README, 'Submitting a method')")
+
+
+def _check_method(args: argparse.Namespace) -> int:
+    from policypress.conformance import report
+
+    return 0 if report(args.name, args.method_dir) else 1
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="policypress", description=__doc__)
     verbs = top.add_subparsers(dest="verb", required=True)
@@ -123,6 +138,13 @@ def parser() -> argparse.ArgumentParser:
 
     sub = verb("list-methods", _list_methods, "list the discoverable method plugins")
     sub.add_argument("--method-dir", action="append")
+
+    sub = verb("new-method", _new_method, "scaffold methods/NAME.py and its conformance test")
+    sub.add_argument("name")
+
+    sub = verb("check-method", _check_method, "run the conformance suite on a method (exit status 1 if it fails)")
+    sub.add_argument("name")
+    sub.add_argument("--method-dir", action="append")
     return top
 
 
@@ -131,11 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("policypress").setLevel(logging.INFO)  # ours in detail, libraries' warnings only
     try:
-        args.handler(args)
+        return args.handler(args) or 0
     except SpecError as err:
         print(f"policypress: error: {err}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 import tests.blink_env  # noqa: F401  (registers PolicyPressTest/Blink-v0)
+from policypress.conformance import pendulum_spec  # noqa: F401  (the tests' continuous env)
 from policypress.metrics import params
 from policypress.policy import ActionHead, Policy, Preprocess
 from policypress.specs import load_env_spec
@@ -24,19 +25,6 @@ def tiny_spec(name: str = "cartpole") -> dict:
     spec["evaluation"]["episodes"]["smoke"] = 3
     spec["budget"]["smoke"] = {"env_steps": 400, "teacher_queries": 400, "gradient_updates": 50}
     return spec
-
-
-def pendulum_spec() -> dict:
-    """A continuous-action env spec with a tiny SAC teacher (not shipped: tests only)."""
-    return {
-        "name": "pendulum", "gym_id": "Pendulum-v1", "family": "classic_control",
-        "teacher": {"algo": "sac", "policy": "MlpPolicy", "timesteps": {"smoke": 300, "quick": 1, "full": 1},
-                    "hyperparameters": {"learning_starts": 100, "buffer_size": 1000,
-                                        "policy_kwargs": {"net_arch": [16, 16]}}},
-        "evaluation": {"episodes": {"smoke": 2, "quick": 1, "full": 1}, "seed_offset": 1_000_000},
-        "budget": {p: {"env_steps": 300, "teacher_queries": 300, "gradient_updates": 30}
-                   for p in ("smoke", "quick", "full")},
-    }
 
 
 @pytest.fixture(scope="session")
