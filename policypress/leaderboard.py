@@ -219,7 +219,7 @@ def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], p
     rows = _ranking_rows(ranking, retention)
     write_text(out_dir / "index.html", jinja.get_template("index.html.j2").render(
         **common, levels=[{"level": level, "rows": [r for r in rows if r["level"] == level]} for level in levels],
-        profiles=profiles, baselines=sorted(baselines or [])))
+        profiles=profiles, baselines=sorted(baselines or []), show_retention=any(r["retention"] != "–" for r in rows)))
     for env in envs:
         write_text(out_dir / env["page"], jinja.get_template("env.html.j2").render(
             **common, env=env["name"], rows=_rows(summary[summary["env"] == env["name"]]),
