@@ -1,0 +1,43 @@
+"""The published quick leaderboard traces to its runs: every number of its tables is recomputed
+here from the run records committed beside it (`leaderboard/quick/`)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from policypress.aggregate import SCORES, summarise
+from policypress.specs import ROOT
+
+PUBLISHED = ROOT / "leaderboard" / "quick"
+
+
+def read(name: str) -> pd.DataFrame:
+    return pd.read_csv(PUBLISHED / name, keep_default_na=False, na_values=[""])
+
+
+def test_every_row_of_the_table_is_a_run_record():
+    table = read("table.csv")
+    runs = json.loads((PUBLISHED / "runs.json").read_text())["runs"]
+    assert len(runs) == len(table) == 315  # 3 envs x 3 seeds x (11 methods x 3 levels + dense + int8)
+    records = {(r["env"], r["seed"], r["method"], float(r["level"])): r for r in runs}
+    for _, row in table.iterrows():
+        record = records[(row["env"], row["seed"], row["method"], float(row["level"]))]
+        assert row["status"] == record["status"]
+        for column in ("mean_return", "retention", "normalized_score", "params_nonzero", "instructions",
+                       "flash_bytes", "latency_speedup"):
+            expected = record.get(column)
+            assert (pd.isna(row[column]) and expected is None) or row[column] == pytest.approx(expected), column
+        assert row["used_env_steps"] == record["budget"]["used"]["env_steps"] <= record["budget"]["limit"]["env_steps"]
+
+
+def test_the_summary_is_recomputed_exactly_from_the_table():
+    summary = read("summary.csv").set_index(["env", "method", "level"]).sort_index()
+    recomputed = summarise(read("table.csv")).set_index(["env", "method", "level"]).sort_index()
+    assert list(summary.index) == list(recomputed.index)
+    for score in SCORES:
+        for column in (score, f"{score}_ci_low", f"{score}_ci_high"):
+            np.testing.assert_allclose(summary[column].to_numpy(float), recomputed[column].to_numpy(float),
+                                       rtol=1e-12, equal_nan=True)
+    assert (summary["rank"].fillna("") == recomputed["rank"].fillna("")).all()
