@@ -40,7 +40,7 @@ def latex_escape(text: str) -> str:
     return "".join(LATEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-def _estimate(point: float, low: float, high: float) -> str:
+def ci_text(point: float, low: float, high: float) -> str:
     return "–" if pd.isna(point) else f"{point:.3f} [{low:.3f}, {high:.3f}]"
 
 
@@ -61,7 +61,7 @@ def _grid(summary: pd.DataFrame, env: str) -> tuple[list[float], list[tuple[str,
             if row["status"] != "valid":
                 cells.append((row["status"], False))
                 continue
-            text = _estimate(row.get(score), row.get(f"{score}_ci_low"), row.get(f"{score}_ci_high"))
+            text = ci_text(row.get(score), row.get(f"{score}_ci_low"), row.get(f"{score}_ci_high"))
             cells.append((text, str(row.get("rank", "")).rstrip("=") == "1"))
         grid.append((method, cells))
     return levels, grid
@@ -78,7 +78,7 @@ def _aggregate_grid(ranking: pd.DataFrame) -> tuple[list[float], list[tuple[str,
                 cells.append(("" if level not in by_level.index else "incomplete", False))
                 continue
             row = by_level.loc[level]
-            cells.append((_estimate(row["iqm"], row["ci_low"], row["ci_high"]), str(row["rank"]).rstrip("=") == "1"))
+            cells.append((ci_text(row["iqm"], row["ci_low"], row["ci_high"]), str(row["rank"]).rstrip("=") == "1"))
         grid.append((method, cells))
     return levels, grid
 

@@ -174,13 +174,13 @@ def _ranking_rows(ranking: pd.DataFrame, retention: pd.DataFrame) -> list[dict]:
     for _, row in ranking.iterrows():
         entry = {"level": row["level"], "method": row["method"], "complete": bool(row["complete"]),
                  "baseline": bool(row["baseline"]), "rank": row["rank"] if row["complete"] else "–",
-                 "score": exports._estimate(row["iqm"], row["ci_low"], row["ci_high"]),
+                 "score": exports.ci_text(row["iqm"], row["ci_low"], row["ci_high"]),
                  "sort": row["iqm"] if row["complete"] else -math.inf, "poi": "", "retention": "–"}
         if isinstance(row.get("best_baseline"), str):
             entry["poi"] = f"{row['poi']:.2f} [{row['poi_low']:.2f}, {row['poi_high']:.2f}] vs {row['best_baseline']}"
         key = (row["level"], row["method"])
         if key in ratios.index and ratios.loc[key, "complete"]:
-            entry["retention"] = exports._estimate(*ratios.loc[key, ["iqm", "ci_low", "ci_high"]])
+            entry["retention"] = exports.ci_text(*ratios.loc[key, ["iqm", "ci_low", "ci_high"]])
         rows.append(entry)
     return rows
 
