@@ -171,7 +171,7 @@ def _isolated(method: Method, task: Task, teacher: Policy, meter: Meter, destina
     outcome = task.scratch / "outcome.json"
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    pid = os.fork()  # safe: compression runs on the CPU and never initializes CUDA
     if pid == 0:  # the child: whatever happens, it leaves through os._exit, never back into the caller
         code = 1
         try:
