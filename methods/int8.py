@@ -1,6 +1,6 @@
 """int8: post-training static int8 quantization of the teacher.
 
-Algorithm (Jacob et al. 2018, in onnxruntime's U8S8 per-channel configuration for CPUs):
+Algorithm (Jacob et al. 2018, in onnxruntime's per-channel static configuration):
 1. The teacher plays `calibration_states` steps of the environment (env steps and teacher
    queries are charged); these are the calibration states.
 2. Each Linear/Conv2d input is quantized per tensor to uint8 with the range (min, max) it

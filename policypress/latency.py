@@ -76,18 +76,32 @@ def compare_latency(student_onnx: str | Path, teacher_onnx: str | Path, obs: np.
     return result
 
 
+# The instruction-set features that choose onnxruntime's and gcc's kernels: x86's vector widths,
+# its int8 dot products (VNNI, AMX) and ARM's (dot product, int8 matrix multiply, SVE), as
+# /proc/cpuinfo names them.
+KERNEL_FEATURES = ("sse4_1", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8",
+                   "asimd", "asimddp", "i8mm", "sve", "sve2")
+
+
 def machine_info() -> dict:
-    """The CPU and the library versions behind every measurement of a metrics file."""
-    return {"cpu": _cpu_model(), "machine": platform.machine(), "system": platform.platform(),
+    """The CPU, its kernel-choosing features and the library versions behind every measurement."""
+    model, features = _cpu_info()
+    return {"cpu": model, "cpu_features": features, "machine": platform.machine(), "system": platform.platform(),
             "python": platform.python_version(), "onnxruntime": ort.__version__, "onnx": onnx.__version__,
             "torch": torch.__version__, "numpy": np.__version__}
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+def _cpu_info(cpuinfo: str | None = None) -> tuple[str, list[str]]:
+    """The model name and the `KERNEL_FEATURES` the CPU has (from /proc/cpuinfo, or the text given)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())  # the first core's
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())  # x86 names them flags, ARM Features
+    model = fields.get("model name") or platform.processor() or "unknown"
+    return model, [feature for feature in KERNEL_FEATURES if feature in flags]

@@ -5,6 +5,15 @@ node with onnx.helper rather than traced by torch.onnx: the policy format is a c
 five layer types, and its int8 layers must become integer ONNX ops (QuantizeLinear +
 MatMulInteger / ConvInteger), which onnxruntime runs with integer kernels; torch.onnx exports
 fake quantization as float Gemms that dequantize the weights at every inference.
+
+The integer ops take uint8 weights (the int8 codes + 128, zero point 128): the same integers,
+computed exactly on every CPU. With int8 weights (U8S8), onnxruntime's x86 kernels on CPUs
+without VNNI (AVX2, or AVX-512 without its VNNI extension) multiply with VPMADDUBSW, whose int16 sum of
+two products saturates when it exceeds 32,767 (255 x 127 x 2 = 64,770), so the outputs depended on
+the CPU. Its U8U8 kernels widen both operands to 16 bits and add pairs of products in int32
+(VPMADDWD, or UDOT on ARM), which cannot saturate; onnxruntime's quantization guide names U8U8
+as the format without saturation. The int32 accumulator is exact while the fan-in keeps
+Σ a·b <= fan_in x 255 x 255 within int32 (`MAX_INTEGER_FAN_IN`).
 """
 
 from __future__ import annotations
@@ -24,6 +33,14 @@ from policypress.policy import LayerQuant, Policy
 OPSET = 17
 IR_VERSION = 8  # the IR of opset 17; newer onnx packages default to IRs onnxruntime may not read yet
 INPUT, ACTION, OUTPUT = "obs", "action", "output"
+WEIGHT_ZERO_POINT = 128  # int8 codes -127..127 stored as uint8 1..255
+# The largest fan-in whose raw products sum (uint8 x uint8, before the zero points are
+# subtracted, as MLAS accumulates them) cannot overflow int32.
+MAX_INTEGER_FAN_IN = (2**31 - 1) // (255 * 255)
+
+
+class OnnxExportError(ValueError):
+    """The policy has a layer that the integer ONNX ops cannot compute exactly."""
 
 
 class _Graph:
@@ -60,7 +77,7 @@ def _preprocess(graph: _Graph, policy: Policy, x: str) -> str:
     return x
 
 
-def _weighted(graph: _Graph, layer: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None,
+def _weighted(graph: _Graph, index: int, layer: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None,
               quant: LayerQuant | None, x: str) -> str:
     conv = isinstance(layer, nn.Conv2d)
     attributes = {}
@@ -73,13 +90,19 @@ def _weighted(graph: _Graph, layer: nn.Module, weight: torch.Tensor, bias: torch
         if bias is not None:
             inputs.append(graph.const(_numpy(bias)))
         return graph.op("Conv", *inputs, **attributes) if conv else graph.op("Gemm", *inputs, transB=1)
+    fan_in = weight[0].numel()
+    if fan_in > MAX_INTEGER_FAN_IN:
+        raise OnnxExportError(f"int8 layer {index} ({type(layer).__name__}) has fan-in {fan_in}, above "
+                              f"{MAX_INTEGER_FAN_IN}, where its int32 accumulator could overflow")
     zero_point = graph.const(_numpy(quant.input_zero_point), np.uint8)
     codes = graph.op("QuantizeLinear", x, graph.const(_numpy(quant.input_scale)), zero_point)
-    weight_codes = _numpy(quant.weight_codes(weight)).astype(np.int8)
+    weight_codes = (_numpy(quant.weight_codes(weight)).astype(np.int16) + WEIGHT_ZERO_POINT).astype(np.uint8)
+    weight_zero_point = graph.const(WEIGHT_ZERO_POINT, np.uint8)
     if conv:
-        acc = graph.op("ConvInteger", codes, graph.const(weight_codes, np.int8), zero_point, **attributes)
+        acc = graph.op("ConvInteger", codes, graph.const(weight_codes, np.uint8), zero_point, weight_zero_point,
+                       **attributes)
     else:
-        acc = graph.op("MatMulInteger", codes, graph.const(weight_codes.T, np.int8), zero_point)
+        acc = graph.op("MatMulInteger", codes, graph.const(weight_codes.T, np.uint8), zero_point, weight_zero_point)
     y = graph.op("Mul", graph.op("Cast", acc, to=TensorProto.FLOAT),
                  graph.const(_numpy(quant.output_scale()).reshape(channel_shape)))
     if bias is not None:
@@ -106,7 +129,7 @@ def policy_model(policy: Policy) -> onnx.ModelProto:
     x = _preprocess(graph, policy, INPUT)
     for index, layer in enumerate(policy.net):
         if isinstance(layer, (nn.Linear, nn.Conv2d)):
-            x = _weighted(graph, layer, weights[f"{index}.weight"], weights.get(f"{index}.bias"),
+            x = _weighted(graph, index, layer, weights[f"{index}.weight"], weights.get(f"{index}.bias"),
                           policy.layer_quant(index), x)
         elif isinstance(layer, nn.Flatten):
             x = graph.op("Flatten", x, axis=1)

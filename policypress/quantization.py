@@ -1,11 +1,13 @@
 """Post-training static int8 quantization of a `Policy`, calibrated on observed states.
 
-The scheme is onnxruntime's U8S8 per-channel static quantization (`quantize_static` with
-MinMax calibration, `activation_type=QUInt8`, `weight_type=QInt8`, `per_channel=True`: uint8
-activations per tensor, symmetric int8 weights per output channel, float bias), the
-configuration onnxruntime recommends for x86 CPUs. It is written here on the policy format
-because the result must stay a `Policy` that the harness measures, exports and deploys like any
-other (`LayerQuant` defines its arithmetic).
+The scheme is onnxruntime's per-channel static quantization (`quantize_static` with MinMax
+calibration, `activation_type=QUInt8`, `weight_type=QInt8`, `per_channel=True`: uint8
+activations per tensor, symmetric int8 weights per output channel, float bias). It is written
+here on the policy format because the result must stay a `Policy` that the harness measures,
+exports and deploys like any other (`LayerQuant` defines its arithmetic). The ONNX export
+stores the same int8 codes as uint8 (+128), because onnxruntime's kernels for int8 weights
+saturate on x86 CPUs without VNNI (`policypress/onnx_export.py`); the integers computed, and
+so the returns, are the same.
 """
 
 from __future__ import annotations

@@ -5,10 +5,17 @@ and CNN policies with discrete and continuous actions, fed random and real (play
 """
 
 import logging
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
+from onnx import numpy_helper
 from torch import nn
 
 from policypress.architecture import uniformly_shrunk
@@ -17,7 +24,7 @@ from policypress.embedded import build_host, cortex_m4_footprint, embedded_metri
 from policypress.envs import make_env
 from policypress.latency import session
 from policypress.metrics import params, storage_bytes
-from policypress.onnx_export import export_onnx
+from policypress.onnx_export import MAX_INTEGER_FAN_IN, OnnxExportError, export_onnx, policy_model
 from policypress.policy import ActionHead, LayerQuant, Policy, PolicyFormatError, Preprocess
 from policypress.pruning import layerwise_magnitude_masks
 from policypress.quantization import quantized
@@ -137,6 +144,122 @@ def test_heads_preprocessing_and_layer_shapes_export_exactly_enough(make, tmp_pa
         assert_same_computation(student, states, *onnx_run(student, states, tmp_path))
         for storage in ("dense", "sparse"):
             assert_same_computation(student, states, *c_run(student, states, tmp_path, storage))
+
+
+INTEGER_OPS = ("MatMulInteger", "ConvInteger")
+
+
+def integer_operands(model: onnx.ModelProto) -> list[tuple[str, ...]]:
+    """For every integer node: the element types of its activations, weights and both zero points."""
+    initializers = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    producers = {node.output[0]: node for node in model.graph.node}
+    operands = []
+    for node in model.graph.node:
+        if node.op_type in INTEGER_OPS:
+            quantize = producers[node.input[0]]
+            assert quantize.op_type == "QuantizeLinear"  # the activations' type is its zero point's
+            weights = initializers[node.input[1]].dtype
+            weight_zero_point = initializers[node.input[3]].dtype if len(node.input) > 3 else weights  # its default
+            operands.append(tuple(str(dtype) for dtype in (initializers[quantize.input[2]].dtype, weights,
+                                                           initializers[node.input[2]].dtype, weight_zero_point)))
+    return operands
+
+
+def fan_ins(model: onnx.ModelProto) -> list[int]:
+    initializers = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    return [initializers[node.input[1]].shape[0] if node.op_type == "MatMulInteger"
+            else int(np.prod(initializers[node.input[1]].shape[1:]))
+            for node in model.graph.node if node.op_type in INTEGER_OPS]
+
+
+def int8_policies(trained) -> dict[str, tuple[Policy, np.ndarray]]:
+    """Every int8 variant of the trained teachers and of the small nets, with the states to run."""
+    cases = {}
+    for case, (policy, real) in trained.items():
+        for variant, student in variants(policy, real).items():
+            if student.quant:
+                cases[f"{case} {variant}"] = (student, np.concatenate([real, random_states(student)]))
+    for name, make in [("small", small_policy), ("cnn", cnn), ("uneven cnn", uneven_cnn)]:
+        states = random_states(make(), 256)
+        cases[name] = (quantized(make(), states), states)
+    return cases
+
+
+def test_int8_layers_run_on_kernels_that_cannot_saturate(trained):
+    """The bound that makes onnxruntime's integer kernels exact on every CPU, checked on the graph
+    itself whatever the CPU running the test: activations and weights both uint8 (U8U8 kernels,
+    whose products are widened to 16 bits and paired in int32; int8 weights would pair products in a
+    saturating int16 on x86 without VNNI), and fan-ins whose raw sums fit int32."""
+    for name, (student, _) in int8_policies(trained).items():
+        model = policy_model(student)
+        assert integer_operands(model) == [("uint8",) * 4] * len(student.quant), name
+        assert max(fan_ins(model)) * 255 * 255 <= 2**31 - 1, name
+
+
+def test_an_int8_layer_whose_int32_sum_could_overflow_is_refused():
+    wide = MAX_INTEGER_FAN_IN + 1
+    policy = Policy(Preprocess((wide,)), nn.Sequential(nn.Linear(wide, 1)), ActionHead("argmax", 1), "q_values")
+    with pytest.raises(OnnxExportError, match=f"int8 layer 0 \\(Linear\\) has fan-in {wide}"):
+        policy_model(quantized(policy, np.ones((1, wide), np.float32)))
+
+
+def saturating_policy() -> tuple[Policy, np.ndarray]:
+    """Weights of +-1 (codes +-127) on inputs near the top of their range (codes near 255): every
+    pair of equal-signed products overflows int16 (2 x 255 x 127 = 64,770)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 8))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.randint(0, 2, (8, 64)) * 2.0 - 1)
+    policy = Policy(Preprocess((64,)), net, ActionHead("argmax", 8), "q_values")
+    states = np.random.default_rng(0).uniform(0.8, 1.0, (256, 64)).astype(np.float32)
+    states[0], states[1] = 0.0, 1.0  # the calibrated range: zero point 0, 1.0 at code 255
+    return quantized(policy, states), states
+
+
+def with_int8_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same layers in onnxruntime's U8S8 form (int8 weights, zero point 0): this exporter's
+    graphs before it moved to uint8 weights."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    weights = {name for node in model.graph.node if node.op_type in INTEGER_OPS for name in node.input[1::2]}
+    for tensor in model.graph.initializer:
+        if tensor.name in weights:
+            signed = (numpy_helper.to_array(tensor).astype(np.int16) - 128).astype(np.int8)
+            tensor.CopyFrom(numpy_helper.from_array(signed, tensor.name))
+    return model
+
+
+EMULATED_CPU = "Haswell"  # AVX2 without AVX-512 or VNNI, as qemu emulates it
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64" or shutil.which("qemu-x86_64") is None,
+                    reason="needs qemu-x86_64 (Debian's qemu-user) on an x86-64 host")
+def test_int8_exports_are_exact_on_an_emulated_cpu_without_vnni(trained, tmp_path):
+    """onnxruntime picks its kernels by the CPU's features, so the int8 graphs run under an emulated
+    AVX2 CPU whatever the host has. The same layers with int8 weights must come out wrong there:
+    the emulator does expose the saturating kernels, so the exact result is not vacuous."""
+    cases = int8_policies(trained)
+    cases["saturating"] = saturating_policy()
+    models = [policy_model(student) for student, _ in cases.values()]
+    control, control_states = saturating_policy()
+    models.append(with_int8_weights(policy_model(control)))
+    paths = []
+    for i, model in enumerate(models):
+        paths.append(tmp_path / f"m{i}.onnx")
+        paths[-1].write_bytes(model.SerializeToString())
+    states = [s for _, s in cases.values()] + [control_states]
+    np.savez(tmp_path / "in.npz", **{f"m{i}": s for i, s in enumerate(states)})
+    runner = Path(__file__).with_name("onnx_runner.py")
+    subprocess.run(["qemu-x86_64", "-cpu", EMULATED_CPU, sys.executable, str(runner), str(tmp_path / "in.npz"),
+                    str(tmp_path / "out.npz"), *map(str, paths)], check=True, capture_output=True)
+    out = np.load(tmp_path / "out.npz")
+    for i, (name, (student, case_states)) in enumerate(cases.items()):
+        try:
+            assert_same_computation(student, case_states, out[f"m{i}_1"], out[f"m{i}_0"])
+        except AssertionError as err:
+            raise AssertionError(f"{name} on {EMULATED_CPU}: {err}") from err
+    with torch.no_grad():
+        exact = control(torch.as_tensor(control_states)).numpy()
+    assert np.mean(~np.isclose(out[f"m{len(cases)}_1"], exact, rtol=1e-5, atol=1e-5)) > 0.5
 
 
 def test_int8_inputs_on_rounding_ties_round_half_to_even_everywhere(tmp_path):

@@ -5,7 +5,7 @@ import onnxruntime as ort
 import pytest
 
 from policypress.architecture import resized
-from policypress.latency import MIN_INFERENCES_PER_WINDOW, compare_latency, machine_info, session
+from policypress.latency import MIN_INFERENCES_PER_WINDOW, _cpu_info, compare_latency, machine_info, session
 from policypress.onnx_export import export_onnx
 from tests.test_policy import small_policy
 
@@ -40,3 +40,12 @@ def test_windows_last_at_least_their_duration(tmp_path):
 def test_machine_info_names_the_cpu_and_libraries():
     info = machine_info()
     assert info["cpu"] and info["onnxruntime"] == ort.__version__ and "torch" in info and "onnx" in info
+    assert info["cpu_features"] == _cpu_info()[1]
+
+
+def test_cpu_features_are_read_from_x86_flags_and_arm_features():
+    x86 = "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse4_1 avx avx2 fma bmi2\n\n" \
+          "processor\t: 1\nmodel name\t: other\nflags\t\t: avx512_vnni\n"
+    assert _cpu_info(x86) == ("AMD EPYC 7B13", ["sse4_1", "avx", "avx2", "fma"])  # the first core's, no VNNI
+    arm = "processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd aes asimddp sve i8mm\nCPU part\t: 0xd40\n"
+    assert _cpu_info(arm)[1] == ["asimd", "asimddp", "i8mm", "sve"]
