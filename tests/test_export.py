@@ -238,14 +238,11 @@ def test_int8_exports_are_exact_on_an_emulated_cpu_without_vnni(trained, tmp_pat
     AVX2 CPU whatever the host has. The same layers with int8 weights must come out wrong there:
     the emulator does expose the saturating kernels, so the exact result is not vacuous."""
     cases = int8_policies(trained)
-    cases["saturating"] = saturating_policy()
-    models = [policy_model(student) for student, _ in cases.values()]
-    control, control_states = saturating_policy()
-    models.append(with_int8_weights(policy_model(control)))
-    paths = []
-    for i, model in enumerate(models):
-        paths.append(tmp_path / f"m{i}.onnx")
-        paths[-1].write_bytes(model.SerializeToString())
+    cases["saturating"] = control, control_states = saturating_policy()
+    models = [policy_model(student) for student, _ in cases.values()] + [with_int8_weights(policy_model(control))]
+    paths = [tmp_path / f"m{i}.onnx" for i in range(len(models))]
+    for path, model in zip(paths, models, strict=True):
+        path.write_bytes(model.SerializeToString())
     states = [s for _, s in cases.values()] + [control_states]
     np.savez(tmp_path / "in.npz", **{f"m{i}": s for i, s in enumerate(states)})
     runner = Path(__file__).with_name("onnx_runner.py")
