@@ -7,13 +7,14 @@ MatMulInteger / ConvInteger), which onnxruntime runs with integer kernels; torch
 fake quantization as float Gemms that dequantize the weights at every inference.
 
 The integer ops take uint8 weights (the int8 codes + 128, zero point 128): the same integers,
-computed exactly on every CPU. With int8 weights (U8S8), onnxruntime's x86 kernels on CPUs
-without VNNI (AVX2, or AVX-512 without its VNNI extension) multiply with VPMADDUBSW, whose int16 sum of
-two products saturates when it exceeds 32,767 (255 x 127 x 2 = 64,770), so the outputs depended on
-the CPU. Its U8U8 kernels widen both operands to 16 bits and add pairs of products in int32
-(VPMADDWD, or UDOT on ARM), which cannot saturate; onnxruntime's quantization guide names U8U8
-as the format without saturation. The int32 accumulator is exact while the fan-in keeps
-Σ a·b <= fan_in x 255 x 255 within int32 (`MAX_INTEGER_FAN_IN`).
+computed exactly on x86 CPUs with or without VNNI. With int8 weights (U8S8), onnxruntime's x86
+kernels on CPUs without VNNI (AVX2, or AVX-512 without its VNNI extension) multiply with
+VPMADDUBSW, whose int16 sum of two products saturates above 32,767 (255 x 127 x 2 = 64,770), so
+the outputs depended on the CPU. Its x86 U8U8 kernels widen both operands to 16 bits and add
+pairs of products in int32 (VPMADDWD), which cannot saturate; onnxruntime's quantization guide
+names U8U8 as the format without saturation (its ARM kernels were not measured here). The int32
+accumulator is exact while the fan-in keeps sum(a * b) <= fan_in x 255 x 255 within int32
+(`MAX_INTEGER_FAN_IN`).
 """
 
 from __future__ import annotations
