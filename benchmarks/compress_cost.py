@@ -20,9 +20,9 @@ import subprocess
 import sys
 import tempfile
 
-from policypress.harness import compress_run
-from policypress.registry import available_methods, load_method
-from policypress.specs import load_env_spec
+from policypress.core.harness import compress_run
+from policypress.core.registry import available_methods, load_method
+from policypress.core.specs import load_env_spec
 
 
 def scaled_spec(env: str, profile: str, fraction: float) -> dict:

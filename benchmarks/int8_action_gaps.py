@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from policypress.envs import make_env
-from policypress.policy import Policy
-from policypress.specs import load_env_spec
+from policypress.core.envs import make_env
+from policypress.core.policy import Policy
+from policypress.core.specs import load_env_spec
 
 STEPS = 2000
 

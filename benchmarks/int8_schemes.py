@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from policypress.evaluate import eval_seeds, policy_returns
-from policypress.io import read_json
-from policypress.latency import compare_latency, machine_info
-from policypress.metrics import effective_parameters
-from policypress.onnx_export import policy_model
-from policypress.policy import Policy
-from policypress.specs import load_env_spec
+from policypress.core.io import read_json
+from policypress.core.params import effective_parameters
+from policypress.core.policy import Policy
+from policypress.core.specs import load_env_spec
+from policypress.measure.evaluate import eval_seeds, policy_returns
+from policypress.measure.latency import compare_latency, machine_info
+from policypress.measure.onnx_export import policy_model
 from tests.test_export import with_int8_weights
 
 REDUCED_WEIGHT_MAX = 63  # 255 x 63 x 2 = 32,130 <= 32,767: no pair of products saturates int16

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from policypress.c_export import export_c
-from policypress.embedded import build_host, cortex_m4_footprint, instruction_count
-from policypress.policy import ActionHead, Policy, Preprocess
-from policypress.quantization import quantized
+from policypress.compress.quantization import quantized
+from policypress.core.policy import ActionHead, Policy, Preprocess
+from policypress.measure.c_export import export_c
+from policypress.measure.embedded import build_host, cortex_m4_footprint, instruction_count
 
 DENSITIES = (1.0, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.3, 0.2, 0.15, 0.1, 0.08, 0.05)
 

@@ -14,8 +14,8 @@ import time
 import torch
 from stable_baselines3.common.env_util import make_vec_env
 
-from policypress.envs import make_env
-from policypress.specs import load_env_spec
+from policypress.core.envs import make_env
+from policypress.core.specs import load_env_spec
 from policypress.teachers import ALGORITHMS, sb3_kwargs
 
 

@@ -1,8 +1,8 @@
 """dense: the teacher itself, unchanged. The reference row of every environment."""
 
-from policypress.policy import Policy
-from policypress.registry import MethodInfo
-from policypress.task import Task
+from policypress.core.policy import Policy
+from policypress.core.registry import MethodInfo
+from policypress.core.task import Task
 
 INFO = MethodInfo(
     name="dense",

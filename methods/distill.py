@@ -13,11 +13,11 @@ the level so that every level gets a student. The paper collected data with the 
 and is common in later distillation work. The replay holds at most `buffer_size` states.
 """
 
-from policypress.architecture import uniformly_shrunk
-from policypress.distillation import DISTILL_HYPERPARAMETERS, DistillConfig, distill
-from policypress.policy import Policy
-from policypress.registry import MethodInfo
-from policypress.task import Task
+from policypress.compress.architecture import uniformly_shrunk
+from policypress.compress.distillation import DISTILL_HYPERPARAMETERS, DistillConfig, distill
+from policypress.core.policy import Policy
+from policypress.core.registry import MethodInfo
+from policypress.core.task import Task
 
 INFO = MethodInfo(
     name="distill",

@@ -9,12 +9,12 @@ same level, it shows what int8 costs in return and saves in bytes, flash and ins
 Deviations: those of `distill` and `int8`; no quantization-aware fine-tuning (post-training only).
 """
 
-from policypress.architecture import uniformly_shrunk
-from policypress.distillation import DISTILL_HYPERPARAMETERS, DistillConfig, LabelledStates, distill
-from policypress.policy import Policy
-from policypress.quantization import quantized
-from policypress.registry import MethodInfo
-from policypress.task import Task
+from policypress.compress.architecture import uniformly_shrunk
+from policypress.compress.distillation import DISTILL_HYPERPARAMETERS, DistillConfig, LabelledStates, distill
+from policypress.compress.quantization import quantized
+from policypress.core.policy import Policy
+from policypress.core.registry import MethodInfo
+from policypress.core.task import Task
 
 INFO = MethodInfo(
     name="distill_int8",

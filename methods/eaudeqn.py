@@ -1,7 +1,7 @@
 """eaudeqn: EauDeQN, Eau De Q-Network (Vincent, Faust, Tripathi, Peters, D'Eramo, RLC 2025):
 the sparsity rises at the pace the TD loss allows, with no final sparsity to choose.
 
-Algorithm (policypress/eaudeqn.py has the loop):
+Algorithm (the loop is below):
 1. The target network starts as the DQN teacher. K online networks are pruned copies of it:
    network 0 at the target's sparsity, network k keeping (1 - step)^k of its weights
    (layer-wise magnitude pruning; biases never).
@@ -39,8 +39,25 @@ Deviations from the paper, and why:
   need the critic for their loss, which the policy format does not keep.
 """
 
-from policypress.eaudeqn import EAUDEQN_HYPERPARAMETERS, run_eaudeqn
-from policypress.registry import MethodInfo
+from __future__ import annotations
+
+import torch
+
+from policypress.compress.pruning import ceiling_weights, erk_masks, weight_count, weight_layers
+from policypress.compress.td import DQNSettings, play_and_update, td_step, train_td
+from policypress.core.params import params
+from policypress.core.policy import Policy
+from policypress.core.registry import MethodInfo
+from policypress.core.task import Task
+
+EAUDEQN_HYPERPARAMETERS = {
+    "learning_rate": 6.25e-5,  # the papers' Dopamine DQN rate (Adam)
+    "buffer_size": 100_000,
+    "online_networks": 3,  # K
+    "sparsity_step": 0.25,  # each sparser online network keeps (1 - step) of the previous one's weights
+    "selections": 20,  # target updates over the budget
+    "final_fraction": 0.1,  # of the budget kept to fine-tune at the ceiling if EauDeQN stops denser
+}
 
 INFO = MethodInfo(
     name="eaudeqn",
@@ -58,3 +75,104 @@ INFO = MethodInfo(
 
 def compress(task):
     return run_eaudeqn(task)
+
+
+# EauDeQN (Vincent et al. 2025): several online networks at different sparsities learn from one
+# shared target; at each target update the lowest-loss one becomes the target, so the sparsity
+# rises only while sparser networks fit as well.
+#
+# On the counted resources, from a DQN teacher:
+# - The target starts as the teacher (dense). Online network k (k = 0..K-1) is a copy of the
+#   target pruned to density d̄ (1 - step)^k, layer-wise by magnitude with ERK layer targets,
+#   d̄ the target's density (network 0 keeps the target's sparsity), and never below the
+#   level's ceiling.
+# - Each update slot samples one replay batch and updates every online network with DQN's TD
+#   loss towards the shared target (policypress/compress/td.py); each update is charged, so a slot
+#   costs K gradient updates. Network 0 acts in the env (ε-greedy at the teacher's final ε).
+# - `selections` times over the budget, the online network with the smallest TD loss summed
+#   since the last selection becomes the target; the online networks are rebuilt from it as
+#   above, with fresh optimizers.
+
+
+def weight_density(policy: Policy) -> float:
+    """Kept fraction of the Linear/Conv2d weights."""
+    layers = weight_layers(policy)
+    kept = sum(int(policy.masks[name].sum()) if name in policy.masks else layer.weight.numel()
+               for name, layer in layers.items())
+    return kept / weight_count(policy)
+
+
+def pruned_to(policy: Policy, density: float) -> Policy:
+    """A copy of `policy` with layer-wise magnitude masks at `density` of its weights, spread over the
+    layers by ERK as in gmp (never denser than it is)."""
+    copy = policy.clone()
+    weights = weight_count(policy)
+    copy.masks = erk_masks(copy, round(min(density, weight_density(policy)) * weights))
+    copy.apply_masks()
+    return copy
+
+
+class EauDeQN:
+    """The target, the online networks and their losses since the last selection."""
+
+    def __init__(self, task: Task, target: Policy, settings: DQNSettings, min_density: float):
+        self.task, self.hp, self.settings = task, task.hyperparameters, settings
+        self.min_density = min_density
+        self.history: list[float] = []  # the target's sparsity after each selection
+        self.target = target
+        self.rebuild(target)
+
+    def rebuild(self, chosen: Policy) -> None:
+        """Online networks from `chosen`: one at its density, the others sparser by `sparsity_step` each."""
+        density = weight_density(chosen)
+        self.online = [pruned_to(chosen, max(self.min_density, density * (1 - self.hp["sparsity_step"]) ** k))
+                       for k in range(self.hp["online_networks"])]
+        self.optimizers = [self.task.make_optimizer(net.parameters(), "adam", lr=self.settings.learning_rate)
+                           for net in self.online]
+        self.losses = [0.0] * len(self.online)
+
+    def update(self, batch: tuple[torch.Tensor, ...]) -> None:
+        for k, (net, optimizer) in enumerate(zip(self.online, self.optimizers, strict=True)):
+            self.losses[k] += td_step(net, self.target, batch, optimizer, self.settings)
+
+    def select(self) -> int:
+        """The minimum-loss online network becomes the target; the others are rebuilt from it."""
+        best = min(range(len(self.online)), key=lambda k: self.losses[k])
+        self.target = self.online[best].clone()
+        self.history.append(1.0 - weight_density(self.target))
+        self.task.log.info("selection %d: network %d (losses %s): target sparsity %.4f", len(self.history), best,
+                           [round(loss, 4) for loss in self.losses], self.history[-1])
+        self.rebuild(self.target)
+        return best
+
+
+def run_eaudeqn(task: Task) -> Policy:
+    hp = task.hyperparameters
+    settings = DQNSettings.of_teacher(task.teacher_training, learning_rate=hp["learning_rate"])
+    teacher = task.teacher.clone()
+    margin = len(weight_layers(teacher))  # a weight per layer for the per-layer rounding
+    min_density = (ceiling_weights(teacher, task.max_params) - margin) / weight_count(teacher)
+    if min_density <= 0:
+        raise ValueError(f"the biases alone leave no weight under the ceiling of {task.max_params} parameters")
+    search = EauDeQN(task, teacher, settings, min_density)
+    share = 1.0 - hp["final_fraction"]
+    slots = int(task.remaining("gradient_updates") * share) // hp["online_networks"]
+    interval = max(1, slots // hp["selections"])
+
+    def update(batch: tuple[torch.Tensor, ...], slot: int, _step: int) -> None:
+        search.update(batch)
+        if slot % interval == 0:
+            search.select()
+
+    play_and_update(task, lambda obs: search.online[0].act(obs), settings, hp["buffer_size"],
+                    int(task.remaining("env_steps") * share), slots, update)
+    if slots % interval:  # the updates since the last selection count too
+        search.select()
+    chosen = search.target
+    chosen.metadata = {**chosen.metadata, "eaudeqn_sparsity_history": search.history,
+                       "eaudeqn_chosen_sparsity": 1.0 - weight_density(chosen)}
+    if params(chosen)[1] > task.max_params:
+        task.log.info("EauDeQN chose sparsity %.4f, denser than the level's ceiling: pruning to it",
+                      1.0 - weight_density(chosen))
+        chosen = pruned_to(chosen, min_density)
+    return train_td(task, chosen, settings, hp["buffer_size"])  # the rest of the budget fine-tunes under the masks

@@ -4,7 +4,7 @@ Castro, ICML 2024).
 
 Algorithm:
 1. Warm start from the DQN teacher and keep training it with DQN's TD loss on the env
-   (policypress/td.py: replay, target network and the teacher's hyperparameters, at the
+   (policypress/compress/td.py: replay, target network and the teacher's hyperparameters, at the
    learning rate below). It spends env steps and gradient updates, no teacher query.
 2. The weight sparsity follows the cubic schedule s_t = s_F [1 - (1 - (t - t_0)/(t_1 - t_0))³]
    between t_0 = 20% and t_1 = 80% of the updates, where s_F is the sparsity at which weights
@@ -33,12 +33,12 @@ Deviations from the papers, and why:
   format keeps only the actor.
 """
 
-from policypress.metrics import params
-from policypress.policy import Policy
-from policypress.pruning import ceiling_weights, erk_masks, polynomial_sparsity, weight_count, weight_layers
-from policypress.registry import MethodInfo
-from policypress.task import Task
-from policypress.td import DQNSettings, train_td
+from policypress.compress.pruning import ceiling_weights, erk_masks, polynomial_sparsity, weight_count, weight_layers
+from policypress.compress.td import DQNSettings, train_td
+from policypress.core.params import params
+from policypress.core.policy import Policy
+from policypress.core.registry import MethodInfo
+from policypress.core.task import Task
 
 INFO = MethodInfo(
     name="gmp",

@@ -6,7 +6,7 @@ Algorithm (Jacob et al. 2018, in onnxruntime's per-channel static configuration)
 2. Each Linear/Conv2d input is quantized per tensor to uint8 with the range (min, max) it
    takes on the calibration states, widened to include 0; each weight per output channel to
    int8, symmetric, with scale max|w| / 127. Biases stay float. Products accumulate in int32
-   (`policypress/quantization.py`, `LayerQuant`).
+   (`policypress/compress/quantization.py`, `LayerQuant`).
 The parameter count does not change, so the method runs once, at level 1, beside `dense`;
 `distill_int8` quantizes distilled students that fit the lower levels.
 
@@ -18,11 +18,11 @@ policies here have no batch norm, and float bias and output keep the action head
 cost of one float multiply-add per output.
 """
 
-from policypress.distillation import Collector, LabelledStates
-from policypress.policy import Policy
-from policypress.quantization import quantized
-from policypress.registry import MethodInfo
-from policypress.task import Task
+from policypress.compress.distillation import Collector, LabelledStates
+from policypress.compress.quantization import quantized
+from policypress.core.policy import Policy
+from policypress.core.registry import MethodInfo
+from policypress.core.task import Task
 
 INFO = MethodInfo(
     name="int8",

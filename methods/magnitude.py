@@ -16,10 +16,10 @@ the other distillation methods.
 from torch import nn
 from torch.nn.utils import prune
 
-from policypress.distillation import DISTILL_HYPERPARAMETERS, DistillConfig, distill
-from policypress.policy import Policy
-from policypress.registry import MethodInfo
-from policypress.task import Task
+from policypress.compress.distillation import DISTILL_HYPERPARAMETERS, DistillConfig, distill
+from policypress.core.policy import Policy
+from policypress.core.registry import MethodInfo
+from policypress.core.task import Task
 
 INFO = MethodInfo(
     name="magnitude",

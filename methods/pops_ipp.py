@@ -7,17 +7,20 @@ budget. What it shows: what PoPS's pruning half achieves as a sparse (not smalle
 Deviations: as `pops` (relative thresholds, budget-scaled phases).
 """
 
-from policypress.pops import POPS_HYPERPARAMETERS, run_ipp_only
-from policypress.registry import MethodInfo
+from pathlib import Path
+
+from policypress.core.registry import MethodInfo, load_method
+
+pops = load_method("pops", [str(Path(__file__).parent)]).module  # the PoPS plugin beside this file
 
 INFO = MethodInfo(
     name="pops_ipp",
     summary="PoPS ablation: iterative policy pruning by distillation to the level, without shrinking.",
     citation="Livne, Cohen. PoPS, IEEE JSTSP 2020: the IPP stage (Sec. on iterative policy pruning).",
-    hyperparameters=dict(POPS_HYPERPARAMETERS),
+    hyperparameters=dict(pops.POPS_HYPERPARAMETERS),
     deviations="The ramp targets the level's sparsity instead of 99%; otherwise as pops.",
 )
 
 
 def compress(task):
-    return run_ipp_only(task)
+    return pops.run_ipp_only(task)

@@ -6,17 +6,20 @@ without its iteration. What it shows: what iterating contributes.
 Deviations: as `pops` (relative thresholds, budget-scaled phases).
 """
 
-from policypress.pops import POPS_HYPERPARAMETERS, run_shrink_once
-from policypress.registry import MethodInfo
+from pathlib import Path
+
+from policypress.core.registry import MethodInfo, load_method
+
+pops = load_method("pops", [str(Path(__file__).parent)]).module  # the PoPS plugin beside this file
 
 INFO = MethodInfo(
     name="pops_shrink_once",
     summary="PoPS ablation: a single prune, shrink to the level's size and re-distillation, no iteration.",
     citation="Livne, Cohen. PoPS, IEEE JSTSP 2020: one iteration of IPP + shrinking.",
-    hyperparameters=dict(POPS_HYPERPARAMETERS),
+    hyperparameters=dict(pops.POPS_HYPERPARAMETERS),
     deviations="The ramp targets the level's sparsity and the shrink is capped at the level's size; one pass.",
 )
 
 
 def compress(task):
-    return run_shrink_once(task)
+    return pops.run_shrink_once(task)

@@ -1,6 +1,6 @@
 """random_structured: the control for structured pruning criteria.
 
-The same rounds, sizes, slicing and distillation as `lrp_prune` (policypress/structured.py),
+The same rounds, sizes, slicing and distillation as `lrp_prune` (policypress/compress/structured.py),
 but the units removed each round are drawn at random (uniform scores scaled by 1/width, as
 LRP's scores are normalised per layer, so both spread removals over the layers alike). What `lrp_prune` (or any
 structured criterion) gains over this row is what its criterion is worth.
@@ -8,11 +8,11 @@ structured criterion) gains over this row is what its criterion is worth.
 
 import torch
 
-from policypress.architecture import hidden_layers
-from policypress.policy import Policy
-from policypress.registry import MethodInfo
-from policypress.structured import STRUCTURED_HYPERPARAMETERS, prune_iteratively
-from policypress.task import Task
+from policypress.compress.architecture import hidden_layers
+from policypress.compress.structured import STRUCTURED_HYPERPARAMETERS, prune_iteratively
+from policypress.core.policy import Policy
+from policypress.core.registry import MethodInfo
+from policypress.core.task import Task
 
 INFO = MethodInfo(
     name="random_structured",

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from policypress.specs import SpecError, load_env_spec
+from policypress.core.specs import SpecError, load_env_spec
 
 
 def _train_teacher(args: argparse.Namespace) -> None:
@@ -19,8 +19,8 @@ def _train_teacher(args: argparse.Namespace) -> None:
 
 
 def _compress(args: argparse.Namespace) -> None:
-    from policypress.harness import compress_run
-    from policypress.registry import load_method
+    from policypress.core.harness import compress_run
+    from policypress.core.registry import load_method
 
     method = load_method(args.method, args.method_dir)
     hyperparameters = method.resolve_hyperparameters(json.loads(args.hyperparameters), args.config_source)
@@ -32,28 +32,28 @@ def _compress(args: argparse.Namespace) -> None:
 
 
 def _measure(args: argparse.Namespace) -> None:
-    from policypress.measure import measure_run
+    from policypress.measure.run import measure_run
 
     measure_run(args.run, args.teacher, load_env_spec(args.env),
                 {"warmup": args.warmup, "windows": args.windows, "window_ms": args.window_ms}, args.out)
 
 
 def _aggregate(args: argparse.Namespace) -> None:
-    from policypress.aggregate import write_table
+    from policypress.report.aggregate import write_table
 
     table = write_table(args.metrics, args.out, args.runs_json)
     print(f"{args.out}: {len(table)} runs, {int((table['status'] == 'valid').sum())} valid")
 
 
 def _render(args: argparse.Namespace) -> None:
-    from policypress.leaderboard import render
+    from policypress.report.site import render
 
     render(args.table, args.out, args.method_dir, json.loads(args.provenance), args.baselines, args.runs_json)
     print(f"leaderboard written to {args.out}/index.html")
 
 
 def _validate_config(args: argparse.Namespace) -> None:
-    from policypress.config import load_config
+    from policypress.core.config import load_config
 
     config, methods = load_config(args.config)
     print(f"{args.config}: valid ({len(config['envs'])} envs, {len(config['seeds'])} seeds, "
@@ -61,14 +61,14 @@ def _validate_config(args: argparse.Namespace) -> None:
 
 
 def _list_methods(args: argparse.Namespace) -> None:
-    from policypress.registry import available_methods
+    from policypress.core.registry import available_methods
 
     for name, source in available_methods(args.method_dir).items():
         print(f"{name:20s} {source}")
 
 
 def _new_method(args: argparse.Namespace) -> None:
-    from policypress.scaffold import new_method
+    from policypress.submit.scaffold import new_method
 
     for path in new_method(args.name):
         print(f"wrote {path}")
@@ -77,7 +77,7 @@ def _new_method(args: argparse.Namespace) -> None:
 
 
 def _check_method(args: argparse.Namespace) -> int:
-    from policypress.conformance import report
+    from policypress.submit.conformance import report
 
     return 0 if report(args.name, args.method_dir) else 1
 

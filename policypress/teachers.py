@@ -27,11 +27,11 @@ from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecNormalize
 from torch import nn
 
-from policypress.envs import make_env
-from policypress.evaluate import VALIDATION_SEED_OFFSET, eval_seeds, policy_returns, random_returns
-from policypress.io import write_json
-from policypress.onnx_export import export_onnx
-from policypress.policy import ActionHead, Policy, Preprocess
+from policypress.core.envs import make_env
+from policypress.core.io import write_json
+from policypress.core.policy import ActionHead, Policy, Preprocess
+from policypress.measure.evaluate import VALIDATION_SEED_OFFSET, eval_seeds, policy_returns, random_returns
+from policypress.measure.onnx_export import export_onnx
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3}
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}

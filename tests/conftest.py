@@ -8,13 +8,19 @@ import torch
 from torch import nn
 
 import tests.blink_env  # noqa: F401  (registers PolicyPressTest/Blink-v0)
-from policypress.conformance import pendulum_spec  # noqa: F401  (the tests' continuous env)
-from policypress.metrics import params
-from policypress.policy import ActionHead, Policy, Preprocess
-from policypress.specs import load_env_spec
+from policypress.core.params import params
+from policypress.core.policy import ActionHead, Policy, Preprocess
+from policypress.core.registry import load_method
+from policypress.core.specs import load_env_spec
+from policypress.submit.conformance import pendulum_spec  # noqa: F401  (the tests' continuous env)
 from policypress.teachers import train_teacher
 
 PLUGINS = str(Path(__file__).parent / "plugins")
+
+
+def plugin(name: str):
+    """A shipped method plugin's module (plugins are files in methods/, not an importable package)."""
+    return load_method(name).module
 
 
 def tiny_spec(name: str = "cartpole") -> dict:

@@ -2,7 +2,7 @@
 
 It imports only numpy and onnxruntime, so that it starts in seconds under an instruction-set
 emulator (tests/test_export.py runs it on an emulated CPU without VNNI); the session options
-are those of `policypress.latency.session`, so its graph optimizations are the measured ones.
+are those of `policypress.measure.latency.session`, so its graph optimizations are the measured ones.
 """
 
 import sys

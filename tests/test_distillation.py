@@ -5,12 +5,12 @@ import math
 import numpy as np
 import torch
 
-from policypress.architecture import hidden_widths, resized, resized_spec, spec_param_count, uniformly_shrunk
-from policypress.budget import Budget, Meter
-from policypress.distillation import DISTILL_HYPERPARAMETERS, DistillConfig, distill, distillation_loss
-from policypress.harness import build_task
-from policypress.metrics import params
-from policypress.policy import Policy
+from policypress.compress.architecture import hidden_widths, resized, resized_spec, spec_param_count, uniformly_shrunk
+from policypress.compress.distillation import DISTILL_HYPERPARAMETERS, DistillConfig, distill, distillation_loss
+from policypress.core.budget import Budget, Meter
+from policypress.core.harness import build_task
+from policypress.core.params import params
+from policypress.core.policy import Policy
 from tests.test_metrics import cnn
 
 
@@ -76,7 +76,7 @@ def test_parameter_count_of_a_spec_equals_the_built_network():
 
 
 def test_labelled_states_keep_the_newest_in_fifo_order():
-    from policypress.distillation import LabelledStates
+    from policypress.compress.distillation import LabelledStates
 
     buffer = LabelledStates(capacity=3)
     for i in range(5):

@@ -18,16 +18,23 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from policypress.architecture import uniformly_shrunk
-from policypress.c_export import CExportError, c_source, export_c
-from policypress.embedded import build_host, cortex_m4_footprint, embedded_metrics, instruction_count, run_binary
-from policypress.envs import make_env
-from policypress.latency import session
-from policypress.metrics import params, storage_bytes
-from policypress.onnx_export import MAX_INTEGER_FAN_IN, OnnxExportError, export_onnx, policy_model
-from policypress.policy import ActionHead, LayerQuant, Policy, PolicyFormatError, Preprocess
-from policypress.pruning import layerwise_magnitude_masks
-from policypress.quantization import quantized
+from policypress.compress.architecture import uniformly_shrunk
+from policypress.compress.pruning import layerwise_magnitude_masks
+from policypress.compress.quantization import quantized
+from policypress.core.envs import make_env
+from policypress.core.params import params
+from policypress.core.policy import ActionHead, LayerQuant, Policy, PolicyFormatError, Preprocess
+from policypress.measure.c_export import CExportError, c_source, export_c
+from policypress.measure.embedded import (
+    build_host,
+    cortex_m4_footprint,
+    embedded_metrics,
+    instruction_count,
+    run_binary,
+)
+from policypress.measure.latency import session
+from policypress.measure.metrics import storage_bytes
+from policypress.measure.onnx_export import MAX_INTEGER_FAN_IN, OnnxExportError, export_onnx, policy_model
 from tests.conftest import blink_spec, check, pendulum_spec
 from tests.test_harness import run
 from tests.test_metrics import cnn

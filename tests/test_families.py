@@ -5,9 +5,9 @@ ceiling, or the run is n/a with the reason its metadata declares; never anything
 import pytest
 from torch import nn
 
-from policypress.harness import unsupported_reason
-from policypress.policy import Policy
-from policypress.registry import available_methods, load_method
+from policypress.core.harness import unsupported_reason
+from policypress.core.policy import Policy
+from policypress.core.registry import available_methods, load_method
 from tests.conftest import blink_spec, check, pendulum_spec, with_smoke_budget
 from tests.test_harness import run
 

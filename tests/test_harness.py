@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from policypress.harness import ceiling, compress_run
-from policypress.metrics import params
-from policypress.policy import Policy
-from policypress.registry import load_method
+from policypress.core.harness import ceiling, compress_run
+from policypress.core.params import params
+from policypress.core.policy import Policy
+from policypress.core.registry import load_method
 from tests.conftest import PLUGINS, pendulum_spec
 
 
@@ -68,7 +68,7 @@ def test_budget_counters_stop_exactly_at_the_limit(cartpole_spec, cartpole_teach
 
 
 def test_output_shape_is_checked_even_when_the_head_matches(cartpole_spec, cartpole_teacher):
-    from policypress.harness import InvalidPolicy, check_policy
+    from policypress.core.harness import InvalidPolicy, check_policy
 
     teacher = Policy.load(cartpole_teacher / "policy")
     spec = teacher.spec()

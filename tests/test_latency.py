@@ -4,9 +4,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from policypress.architecture import resized
-from policypress.latency import MIN_INFERENCES_PER_WINDOW, _cpu_info, compare_latency, machine_info, session
-from policypress.onnx_export import export_onnx
+from policypress.compress.architecture import resized
+from policypress.measure.latency import MIN_INFERENCES_PER_WINDOW, _cpu_info, compare_latency, machine_info, session
+from policypress.measure.onnx_export import export_onnx
 from tests.test_policy import small_policy
 
 

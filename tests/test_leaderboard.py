@@ -8,9 +8,9 @@ import pytest
 from rliable import library as rly
 from rliable import metrics as rly_metrics
 
-from policypress.aggregate import summarise
-from policypress.leaderboard import markdown, page_name, render
-from policypress.stats import iqm_with_ci
+from policypress.report.aggregate import summarise
+from policypress.report.site import markdown, page_name, render
+from policypress.report.stats import iqm_with_ci
 
 VALID = {"status": "valid", "reason": None, "mean_return": 100.0, "params_total": 1000, "params_nonzero": 100,
          "params_fraction": 0.1, "bytes": 400, "macs_dense": 900, "macs_nonzero": 90, "latency_us_median": 5.0,

@@ -6,7 +6,7 @@ import sys
 
 import yaml
 
-from policypress.specs import ROOT
+from policypress.core.specs import ROOT
 
 
 def test_ruff_is_clean():

@@ -6,8 +6,9 @@ from ptflops import get_model_complexity_info
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from policypress.metrics import macs, params, size_metrics, storage_bytes
-from policypress.policy import ActionHead, Policy, Preprocess
+from policypress.core.params import params
+from policypress.core.policy import ActionHead, Policy, Preprocess
+from policypress.measure.metrics import macs, size_metrics, storage_bytes
 
 
 def mlp() -> Policy:

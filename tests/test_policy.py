@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from policypress.policy import SPEC_FILE, ActionHead, Policy, PolicyFormatError, Preprocess
+from policypress.core.policy import SPEC_FILE, ActionHead, Policy, PolicyFormatError, Preprocess
 
 
 def small_policy(head: str = "argmax") -> Policy:
@@ -102,7 +102,7 @@ def test_a_failed_save_keeps_the_previous_policy_and_leaves_nothing_behind(tmp_p
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("policypress.policy.save_file", fail)
+    monkeypatch.setattr("policypress.core.policy.save_file", fail)
     with pytest.raises(OSError, match="disk full"):
         small_policy("rescale").save(tmp_path / "p")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]

@@ -4,13 +4,14 @@ DQN (MLP), SAC (continuous) and a tiny CNN teacher."""
 import pytest
 from torch import nn
 
-from policypress.metrics import params
-from policypress.policy import Policy
-from policypress.pops import Evaluator, PoPS, Thresholds, ceiling_sparsity
-from tests.conftest import blink_spec, check, pendulum_spec, with_smoke_budget
+from policypress.core.params import params
+from policypress.core.policy import Policy
+from tests.conftest import blink_spec, check, pendulum_spec, plugin, with_smoke_budget
 from tests.test_harness import run
 
 METHODS = ["pops", "pops_ipp", "pops_shrink_once"]
+POPS = plugin("pops")
+Evaluator, PoPS, Thresholds, ceiling_sparsity = POPS.Evaluator, POPS.PoPS, POPS.Thresholds, POPS.ceiling_sparsity
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -41,7 +42,7 @@ def test_thresholds_are_relative_to_the_teachers_return():
 
 
 def test_ceiling_sparsity_fits_the_ceiling_after_per_layer_rounding(cartpole_teacher):
-    from policypress.pruning import layerwise_magnitude_masks
+    from policypress.compress.pruning import layerwise_magnitude_masks
 
     teacher = Policy.load(cartpole_teacher / "policy")
     for max_params in (100, 128, 500, 1000):
@@ -52,9 +53,9 @@ def test_ceiling_sparsity_fits_the_ceiling_after_per_layer_rounding(cartpole_tea
 
 def test_ipp_holds_the_sparsity_while_the_score_is_below_the_lower_bound(cartpole_spec, cartpole_teacher, tmp_path,
                                                                          monkeypatch):
-    from policypress.budget import Budget, Meter
-    from policypress.harness import build_task
-    from policypress.pops import POPS_HYPERPARAMETERS, Phase, PoPS
+    from policypress.core.budget import Budget, Meter
+    from policypress.core.harness import build_task
+    POPS_HYPERPARAMETERS, Phase = POPS.POPS_HYPERPARAMETERS, POPS.Phase
 
     teacher = Policy.load(cartpole_teacher / "policy")
     hp = {**POPS_HYPERPARAMETERS, "mask_every": 1, "patience": 100}
@@ -90,7 +91,7 @@ def test_pops_iterates_prune_shrink_redistil_while_students_meet_the_objective(c
                                                                                 tmp_path, monkeypatch):
     """The main path: every evaluation meets the objective, so each IPP finds a sparse model,
     the network shrinks, is re-distilled, and the next iteration starts from it."""
-    from policypress.architecture import hidden_widths
+    from policypress.compress.architecture import hidden_widths
 
     monkeypatch.setattr(PoPS, "evaluate", lambda self, student, env_steps: 1e9)
     monkeypatch.setattr(Evaluator, "interval", lambda self, env_steps, updates: max(1, updates // 5))

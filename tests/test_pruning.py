@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from policypress.policy import ActionHead, Policy, Preprocess
-from policypress.pruning import GatedStep, layerwise_magnitude_masks, polynomial_sparsity
+from policypress.compress.pruning import GatedStep, layerwise_magnitude_masks, polynomial_sparsity
+from policypress.core.policy import ActionHead, Policy, Preprocess
 
 
 @pytest.mark.parametrize(

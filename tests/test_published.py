@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from policypress.aggregate import SCORES, summarise
-from policypress.specs import ROOT
+from policypress.core.specs import ROOT
+from policypress.report.aggregate import SCORES, summarise
 
 PUBLISHED = ROOT / "leaderboard" / "quick"
 

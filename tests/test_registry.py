@@ -5,8 +5,8 @@ import textwrap
 
 import pytest
 
-from policypress.registry import MethodInfo, available_methods, load_method
-from policypress.specs import SpecError
+from policypress.core.registry import MethodInfo, available_methods, load_method
+from policypress.core.specs import SpecError
 
 
 def test_shipped_methods_are_discovered_and_load():
@@ -22,7 +22,7 @@ def test_entry_point_plugin_from_an_installed_package(tmp_path, monkeypatch):
     package = tmp_path / "ext_method_pkg"
     package.mkdir()
     (package / "__init__.py").write_text(textwrap.dedent("""
-        from policypress.registry import MethodInfo
+        from policypress.core.registry import MethodInfo
         INFO = MethodInfo(name="external", summary="From a package.", citation="nobody 2026")
         def compress(task):
             return task.teacher

@@ -2,23 +2,16 @@
 EauDeQN's selection, and both through the harness (DQN teachers; n/a for actor-critic teachers)."""
 
 import math
-import sys
 
 import pytest
 import torch
 from torch import nn
 
-from policypress.metrics import params
-from policypress.policy import ActionHead, Policy, Preprocess
-from policypress.pruning import erk_densities, erk_masks, weight_count, weight_layers
-from policypress.registry import load_method
-from tests.conftest import check, pendulum_spec, with_smoke_budget
+from policypress.compress.pruning import erk_densities, erk_masks, weight_count, weight_layers
+from policypress.core.params import params
+from policypress.core.policy import ActionHead, Policy, Preprocess
+from tests.conftest import check, pendulum_spec, plugin, with_smoke_budget
 from tests.test_harness import run
-
-
-def gmp_module():
-    """The gmp plugin's module (plugins are files, not an importable package)."""
-    return sys.modules[load_method("gmp").compress.__module__]
 
 
 def test_erk_densities_meet_the_budget_and_clamp_at_one():
@@ -45,7 +38,7 @@ def test_erk_masks_keep_exactly_the_weight_budget_and_do_not_drift():
 
 def test_gmp_masks_follow_the_cubic_schedule_between_20_and_80_percent(cartpole_teacher):
     student = Policy.load(cartpole_teacher / "policy")
-    module = gmp_module()
+    module = plugin("gmp")
     ceiling = params(student)[0] // 10
     masks = module.GradualMasks(student, ceiling, {**module.INFO.hyperparameters, "mask_every": 10})
     seen = {}
@@ -81,10 +74,10 @@ def test_gmp_is_not_applicable_to_actor_critic_teachers(pendulum_teacher, tmp_pa
 
 
 def eaudeqn_search(cartpole_spec, cartpole_teacher, tmp_path, **overrides):
-    from policypress.budget import Budget, Meter
-    from policypress.eaudeqn import EAUDEQN_HYPERPARAMETERS, EauDeQN
-    from policypress.harness import build_task
-    from policypress.td import DQNSettings
+    from policypress.compress.td import DQNSettings
+    from policypress.core.budget import Budget, Meter
+    from policypress.core.harness import build_task
+    EAUDEQN_HYPERPARAMETERS, EauDeQN = plugin("eaudeqn").EAUDEQN_HYPERPARAMETERS, plugin("eaudeqn").EauDeQN
 
     teacher = Policy.load(cartpole_teacher / "policy")
     meter = Meter(Budget(env_steps=1000, teacher_queries=0, gradient_updates=1000))
@@ -94,7 +87,7 @@ def eaudeqn_search(cartpole_spec, cartpole_teacher, tmp_path, **overrides):
 
 def test_eaudeqn_selects_the_minimum_loss_network_and_never_lowers_the_sparsity(cartpole_spec, cartpole_teacher,
                                                                                   tmp_path):
-    from policypress.eaudeqn import weight_density
+    weight_density = plugin("eaudeqn").weight_density
 
     search = eaudeqn_search(cartpole_spec, cartpole_teacher, tmp_path)
     densities = [weight_density(net) for net in search.online]

@@ -5,9 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-from policypress.architecture import resized, resized_spec, spec_param_count
-from policypress.policy import ActionHead, Policy, Preprocess
-from policypress.shrinking import kept_counts, mlp_widths, shrunk_widths
+from policypress.compress.architecture import resized, resized_spec, spec_param_count
+from policypress.core.policy import ActionHead, Policy, Preprocess
+from tests.conftest import plugin
+
+POPS = plugin("pops")  # the PoPS width rule lives in its plugin
+kept_counts, mlp_widths, shrunk_widths = POPS.kept_counts, POPS.mlp_widths, POPS.shrunk_widths
 
 
 def pops_cartpole_teacher() -> Policy:

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from policypress.leaderboard import page_name, render
+from policypress.report.site import page_name, render
 from tests.browser import CHROMIUM, Browser
 from tests.test_leaderboard import table
 

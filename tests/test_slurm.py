@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from policypress.specs import ROOT
+from policypress.core.specs import ROOT
 
 pytestmark = pytest.mark.slow
 

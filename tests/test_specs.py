@@ -6,8 +6,8 @@ import sys
 import pytest
 import yaml
 
-from policypress.config import load_config
-from policypress.specs import ENVS_DIR, SpecError, load_env_spec
+from policypress.core.config import load_config
+from policypress.core.specs import ENVS_DIR, SpecError, load_env_spec
 from tests.conftest import PLUGINS
 
 
@@ -31,7 +31,7 @@ def test_shipped_env_specs_are_valid():
                                                   ("mspacman", (4, 84, 84), "Discrete(9)"),
                                                   ("hopper", (11,), "Box"), ("walker2d", (17,), "Box")])
 def test_atari_and_mujoco_specs_build_their_envs_and_clip_rewards_only_for_the_teacher(name, shape, actions):
-    from policypress.envs import make_env
+    from policypress.core.envs import make_env
 
     spec = load_env_spec(name, ENVS_DIR)
     env, training = make_env(spec), make_env(spec, teacher_training=True)
@@ -44,7 +44,7 @@ def test_atari_and_mujoco_specs_build_their_envs_and_clip_rewards_only_for_the_t
 
 @pytest.mark.parametrize("config", ["smoke", "quick", "families", "config"])
 def test_shipped_configs_are_valid(config):
-    from policypress.specs import ROOT
+    from policypress.core.specs import ROOT
 
     load_config(ROOT / "config" / f"{config}.yaml")
 

@@ -6,8 +6,8 @@ import pytest
 from rliable import library as rly
 from rliable import metrics as rly_metrics
 
-from policypress.aggregate import summarise
-from policypress.stats import aggregate_ranking, performance_profiles, tied_ranks
+from policypress.report.aggregate import summarise
+from policypress.report.stats import aggregate_ranking, performance_profiles, tied_ranks
 
 ENVS, SEEDS = ["acrobot", "cartpole"], [0, 1, 2, 3, 4]
 
@@ -100,7 +100,7 @@ def test_per_env_ranks_tie_overlapping_methods():
 
 
 def test_pareto_front_keeps_exactly_the_undominated_points():
-    from policypress.pareto import mark_fronts, on_front
+    from policypress.report.pareto import mark_fronts, on_front
 
     score = pd.Series([1.0, 0.9, 0.9, 0.5, 0.95, np.nan, 0.2])
     cost = pd.Series([100, 10, 20, 5, 100, 1, 5])

@@ -9,22 +9,21 @@ import pytest
 import torch
 from torch import nn
 
-from policypress.architecture import hidden_layers
-from policypress.group_sparse import (
-    GROUP_SPARSE_HYPERPARAMETERS,
-    DynamicGroupPruning,
-    group_lasso_penalty,
-    outgoing_norms,
-)
-from policypress.lrp import chosen_output_relevance, unit_relevances, unit_scores
-from policypress.metrics import params
-from policypress.policy import ActionHead, Policy, Preprocess
-from policypress.slicing import all_alive, neuron_masks, sliced
-from policypress.structured import size_with_widths, units_to_keep
-from tests.conftest import blink_spec, check, pendulum_spec, with_smoke_budget
+from policypress.compress.architecture import hidden_layers
+from policypress.compress.slicing import all_alive, neuron_masks, sliced
+from policypress.compress.structured import size_with_widths, units_to_keep
+from policypress.core.params import params
+from policypress.core.policy import ActionHead, Policy, Preprocess
+from tests.conftest import blink_spec, check, pendulum_spec, plugin, with_smoke_budget
 from tests.test_harness import run
 
 METHODS = ["lrp_prune", "group_sparse", "random_structured"]
+GROUP_SPARSE, LRP = plugin("group_sparse"), plugin("lrp_prune")
+GROUP_SPARSE_HYPERPARAMETERS = GROUP_SPARSE.GROUP_SPARSE_HYPERPARAMETERS
+DynamicGroupPruning = GROUP_SPARSE.DynamicGroupPruning
+group_lasso_penalty, outgoing_norms = GROUP_SPARSE.group_lasso_penalty, GROUP_SPARSE.outgoing_norms
+chosen_output_relevance, unit_relevances = LRP.chosen_output_relevance, LRP.unit_relevances
+unit_scores = LRP.unit_scores
 
 
 def mlp_policy(*widths: int, bias: bool = True, activation=nn.ReLU) -> Policy:

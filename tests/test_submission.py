@@ -7,9 +7,9 @@ import sys
 import pandas as pd
 import pytest
 
-from policypress.conformance import check_method
-from policypress.scaffold import new_method
-from policypress.specs import ROOT, SpecError
+from policypress.core.specs import ROOT, SpecError
+from policypress.submit.conformance import check_method
+from policypress.submit.scaffold import new_method
 from tests.conftest import PLUGINS
 from tests.test_workflow import SMOKE, snakemake
 

@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from policypress.budget import Budget, Meter
-from policypress.distillation import DISTILL_HYPERPARAMETERS
-from policypress.harness import build_task, compress_run
-from policypress.policy import ActionHead, Policy, Preprocess
-from policypress.pruning import layerwise_magnitude_masks
-from policypress.registry import load_method
-from policypress.td import SB3_DQN_DEFAULTS, DQNSettings, td_loss, train_td
+from policypress.compress.distillation import DISTILL_HYPERPARAMETERS
+from policypress.compress.pruning import layerwise_magnitude_masks
+from policypress.compress.td import SB3_DQN_DEFAULTS, DQNSettings, td_loss, train_td
+from policypress.core.budget import Budget, Meter
+from policypress.core.harness import build_task, compress_run
+from policypress.core.policy import ActionHead, Policy, Preprocess
+from policypress.core.registry import load_method
 from tests.conftest import check, with_smoke_budget
 
 
@@ -75,7 +75,7 @@ def test_td_learns_from_the_reward_the_teacher_learned_from_and_counts_every_ste
                                                                                    tmp_path):
     """The spec's `teacher.train_wrappers` (Atari's reward clipping) wrap the counted env: CartPole's
     reward of 1 clipped to [0, 0.5] is what the replay holds, and every step is still charged."""
-    from policypress.td import play_and_update
+    from policypress.compress.td import play_and_update
 
     clipped = {**cartpole_spec, "teacher": {**cartpole_spec["teacher"], "train_wrappers": [
         {"name": "ClipReward", "kwargs": {"min_reward": 0.0, "max_reward": 0.5}}]}}

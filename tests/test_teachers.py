@@ -8,7 +8,7 @@ from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 
-from policypress.policy import Policy
+from policypress.core.policy import Policy
 from policypress.teachers import to_policy
 
 N_OBS = 1000
@@ -92,8 +92,8 @@ def test_converted_policy_does_not_share_weights_with_the_model():
 def test_shipped_atari_specs_build_image_observations_and_their_cnn_teachers_convert_exactly(env_name, short_run):
     """The DQN (Nature CNN Q-network) and PPO (Nature CNN actor) Atari teachers, briefly trained
     with their spec's hyperparameters, act exactly as SB3 predicts on played and random frames."""
-    from policypress.envs import make_env
-    from policypress.specs import load_env_spec
+    from policypress.core.envs import make_env
+    from policypress.core.specs import load_env_spec
     from policypress.teachers import ALGORITHMS, sb3_kwargs
 
     spec = load_env_spec(env_name)
@@ -118,8 +118,8 @@ def test_shipped_atari_specs_build_image_observations_and_their_cnn_teachers_con
 
 
 def test_mujoco_spec_with_a_td3_teacher_validates():
-    from policypress.envs import action_space_kind, make_env
-    from policypress.specs import load_env_spec, validate
+    from policypress.core.envs import action_space_kind, make_env
+    from policypress.core.specs import load_env_spec, validate
 
     teacher = {"algo": "td3", "policy": "MlpPolicy", "timesteps": {"smoke": 1, "quick": 1, "full": 1},
                "hyperparameters": {"policy_kwargs": {"net_arch": [400, 300]}}}
@@ -131,7 +131,7 @@ def test_mujoco_spec_with_a_td3_teacher_validates():
 def test_the_teacher_is_the_best_checkpoint_on_validation_seeds(cartpole_spec, cartpole_teacher):
     import json
 
-    from policypress.evaluate import VALIDATION_SEED_OFFSET, policy_returns
+    from policypress.measure.evaluate import VALIDATION_SEED_OFFSET, policy_returns
 
     info = json.loads((cartpole_teacher / "teacher.json").read_text())
     history = info["checkpoints"]

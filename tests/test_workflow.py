@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from policypress.policy import Policy
-from policypress.specs import ROOT, load_env_spec
+from policypress.core.policy import Policy
+from policypress.core.specs import ROOT, load_env_spec
 from tests.test_export import assert_same_computation, c_run, onnx_run, played_states, random_states
 
 pytestmark = pytest.mark.slow

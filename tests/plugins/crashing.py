@@ -1,6 +1,6 @@
 """Test plugin: raises inside compress."""
 
-from policypress.registry import MethodInfo
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="crashing", summary="Crashes.", citation="test plugin")
 

@@ -1,6 +1,6 @@
 """Test plugin: declares support for discrete actions only."""
 
-from policypress.registry import MethodInfo
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="discrete_only", summary="Discrete actions only.", citation="test plugin",
                   action_spaces=("discrete",), uses_level=False)

@@ -2,7 +2,7 @@
 
 import sys
 
-from policypress.registry import MethodInfo
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="exits", summary="Exits the process.", citation="test plugin")
 

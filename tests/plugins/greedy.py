@@ -1,6 +1,6 @@
 """Test plugin: steps the environment until the harness stops it."""
 
-from policypress.registry import MethodInfo
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="greedy", summary="Steps the env forever.", citation="test plugin")
 

@@ -2,7 +2,7 @@
 
 import threading
 
-from policypress.registry import MethodInfo
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="hangs", summary="Hangs.", citation="test plugin")
 

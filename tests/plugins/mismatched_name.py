@@ -1,6 +1,6 @@
 """Test plugin: INFO.name differs from the file name."""
 
-from policypress.registry import MethodInfo
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="another_name", summary="Misnamed.", citation="test plugin")
 

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from policypress.registry import MethodInfo
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="nan_weights", summary="Returns NaN weights.", citation="test plugin", uses_level=False)
 

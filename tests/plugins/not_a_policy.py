@@ -1,6 +1,6 @@
 """Test plugin: returns a plain torch module instead of a Policy."""
 
-from policypress.registry import MethodInfo
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="not_a_policy", summary="Returns a torch module.", citation="test plugin", uses_level=False)
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from policypress.registry import MethodInfo
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="oracle_hog", summary="Queries the teacher too often.", citation="test plugin")
 

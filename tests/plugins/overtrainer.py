@@ -1,6 +1,6 @@
 """Test plugin: takes more gradient steps than the budget allows."""
 
-from policypress.registry import MethodInfo
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="overtrainer", summary="Takes too many optimizer steps.", citation="test plugin")
 

@@ -1,6 +1,6 @@
 """Test plugin: resets its environment with an evaluation seed."""
 
-from policypress.registry import MethodInfo
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="peeks_at_eval", summary="Trains on held-out episodes.", citation="test plugin",
                   uses_level=False)

@@ -1,6 +1,6 @@
 """Test plugin: tries to give itself budget back through the optimizer's hooks."""
 
-from policypress.registry import MethodInfo
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="refunds", summary="Charges a negative amount.", citation="test plugin", uses_level=False)
 

@@ -3,7 +3,7 @@
 import os
 import signal
 
-from policypress.registry import MethodInfo
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="segfaults", summary="Dies of SIGSEGV.", citation="test plugin")
 

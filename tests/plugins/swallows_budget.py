@@ -1,7 +1,7 @@
 """Test plugin: catches BudgetExceeded and returns a policy anyway."""
 
-from policypress.budget import BudgetExceeded
-from policypress.registry import MethodInfo
+from policypress.core.budget import BudgetExceeded
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="swallows_budget", summary="Ignores the budget error.", citation="test plugin",
                   uses_level=False)

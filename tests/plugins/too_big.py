@@ -1,6 +1,6 @@
 """Test plugin: returns the unpruned teacher whatever the level."""
 
-from policypress.registry import MethodInfo
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="too_big", summary="Ignores the level.", citation="test plugin")
 

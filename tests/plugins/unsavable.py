@@ -1,6 +1,6 @@
 """Test plugin: returns a policy whose metadata cannot be written as JSON."""
 
-from policypress.registry import MethodInfo
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="unsavable", summary="Puts an object in the metadata.", citation="test plugin",
                   uses_level=False)

@@ -1,7 +1,7 @@
 """Test plugin: returns a policy for a different observation shape."""
 
-from policypress.policy import Policy
-from policypress.registry import MethodInfo
+from policypress.core.policy import Policy
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="wrong_input", summary="Expects other observations.", citation="test plugin",
                   uses_level=False)

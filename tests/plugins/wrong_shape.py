@@ -1,7 +1,7 @@
 """Test plugin: returns a policy with one output too many."""
 
-from policypress.policy import Policy
-from policypress.registry import MethodInfo
+from policypress.core.policy import Policy
+from policypress.core.registry import MethodInfo
 
 INFO = MethodInfo(name="wrong_shape", summary="Returns the wrong number of outputs.", citation="test plugin",
                   uses_level=False)

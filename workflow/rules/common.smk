@@ -6,8 +6,8 @@ import json
 import subprocess
 import sys
 
-from policypress.config import validate_config
-from policypress.specs import SpecError, load_env_spec
+from policypress.core.config import validate_config
+from policypress.core.specs import SpecError, load_env_spec
 
 CONFIG_SOURCE = ", ".join(str(path) for path in workflow.configfiles) or "config"
 try:

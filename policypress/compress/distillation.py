@@ -1,0 +1,165 @@
+"""Policy distillation (Rusu et al. 2016) through the counted resources; shared by methods.
+
+The student learns the teacher's outputs on states from a DAgger-style mix of teacher and
+student play: in round r, each step follows the teacher's action with probability
+0.5**r and the student's otherwise, so the data covers the states the student will visit.
+Every state is labelled by one teacher query; the labels fill a FIFO buffer that minibatch
+updates sample from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from policypress.core.policy import Policy
+from policypress.core.task import Task
+
+SEED_RANGE = 500_000  # env seeds for methods stay below the teachers' validation and evaluation seeds
+
+
+# The distillation hyperparameters every distilling method declares (and may override).
+DISTILL_HYPERPARAMETERS = {
+    "rounds": 10,
+    "batch_size": 64,
+    "learning_rate": 1e-3,
+    "optimizer": "rmsprop",  # Rusu et al. (and PoPS) use RMSProp
+    "temperature_q_values": 0.01,  # Rusu et al. / PoPS: sharpen the teacher's Q-values
+    "temperature_logits": 1.0,  # policy logits are already a distribution's parameters
+    "buffer_size": 100_000,
+}
+
+
+@dataclasses.dataclass
+class DistillConfig:
+    rounds: int
+    batch_size: int
+    learning_rate: float
+    optimizer: str
+    temperature: float
+    buffer_size: int
+    budget_fraction: float = 1.0  # share of each remaining budget this call may spend
+
+    @classmethod
+    def from_hyperparameters(cls, hp: dict, output: str, budget_fraction: float = 1.0) -> DistillConfig:
+        """Pick this config's fields from a method's hyperparameters; the temperature by output kind."""
+        temperature = hp["temperature_logits"] if output == "logits" else hp["temperature_q_values"]
+        fields = {f.name for f in dataclasses.fields(cls)} - {"temperature", "budget_fraction"}
+        return cls(temperature=temperature, budget_fraction=budget_fraction, **{k: hp[k] for k in fields})
+
+
+def distillation_loss(student_out: torch.Tensor, teacher_out: torch.Tensor, output: str,
+                      temperature: float) -> torch.Tensor:
+    """KL(softmax(teacher/τ) ‖ softmax(student)) for Q-values and logits; MSE for continuous actions."""
+    if output == "action":
+        return F.mse_loss(student_out, teacher_out)
+    target = F.softmax(teacher_out / temperature, dim=-1)
+    return F.kl_div(F.log_softmax(student_out, dim=-1), target, reduction="batchmean")
+
+
+class LabelledStates:
+    """FIFO ring buffer of (observation, teacher output) pairs, allocated on the first add."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.size = 0
+        self.next = 0
+        self.obs: np.ndarray | None = None
+        self.labels: torch.Tensor | None = None
+
+    def add(self, obs: np.ndarray, label: torch.Tensor) -> None:
+        if self.obs is None:
+            self.obs = np.zeros((self.capacity, *obs.shape), dtype=obs.dtype)
+            self.labels = torch.zeros((self.capacity, *label.shape), dtype=label.dtype)
+        self.obs[self.next] = obs
+        self.labels[self.next] = label
+        self.next = (self.next + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        index = rng.integers(0, self.size, size=batch_size)
+        return torch.as_tensor(self.obs[index]), self.labels[index]
+
+    def observations(self) -> torch.Tensor:
+        """A copy of every stored observation (later adds overwrite the buffer once it is full)."""
+        return torch.tensor(self.obs[:self.size])
+
+
+class Collector:
+    """Plays the counted env with a teacher/student mix and labels each state with the oracle."""
+
+    def __init__(self, task: Task):
+        self.task = task
+        self.env = task.make_env()
+        self.obs, _ = self.env.reset(seed=int(task.rng.integers(SEED_RANGE)))
+        self.episode_return = 0.0
+
+    @torch.no_grad()
+    def collect(self, student: Policy, steps: int, teacher_prob: float, buffer: LabelledStates) -> list[float]:
+        """Play `steps` steps; return the returns of the episodes that ended meanwhile."""
+        finished = []
+        for _ in range(steps):
+            label = self.task.oracle(self.obs)[0]
+            follow_teacher = self.task.rng.random() < teacher_prob
+            out = label[None] if follow_teacher else student(torch.as_tensor(self.obs[None]))
+            action = student.head(out)[0].numpy()
+            buffer.add(self.obs, label)
+            self.obs, reward, terminated, truncated, _ = self.env.step(action)
+            self.episode_return += float(reward)
+            if terminated or truncated:
+                finished.append(self.episode_return)
+                self.obs, _ = self.env.reset()
+                self.episode_return = 0.0
+        return finished
+
+
+def distill(task: Task, student: Policy, config: DistillConfig, buffer: LabelledStates | None = None,
+            regularizer: Callable[[Policy, torch.Tensor], torch.Tensor] | None = None,
+            after_update: Callable[[int, int], None] | None = None) -> Policy:
+    """Train `student` to match the teacher within `config.budget_fraction` of the remaining budget.
+
+    Masked weights stay zero: the masks are re-applied after every update. Optional hooks for
+    methods that prune while distilling: `buffer` keeps the labelled states across calls,
+    `regularizer(student, obs)` is added to each minibatch's loss, and
+    `after_update(update, updates)` runs after each update (1-based) of the `updates` planned.
+    """
+    fraction = config.budget_fraction
+    states = int(min(task.remaining("env_steps"), task.remaining("teacher_queries")) * fraction)
+    updates = int(task.remaining("gradient_updates") * fraction)
+    rounds = max(1, min(config.rounds, max(states, 1), updates))
+    buffer = LabelledStates(config.buffer_size) if buffer is None else buffer
+    if updates == 0 or (states == 0 and len(buffer) == 0):
+        task.log.warning("no budget left to distill: returning the student unchanged")
+        return student
+    optimizer = task.make_optimizer(student.parameters(), config.optimizer, lr=config.learning_rate)
+    collector = Collector(task)
+    student.train()
+    done = 0
+    for round_index in range(rounds):
+        # Split states and updates evenly; the first rounds take the remainders.
+        collector.collect(student, states // rounds + (round_index < states % rounds), 0.5**round_index, buffer)
+        losses = []
+        for _ in range(updates // rounds + (round_index < updates % rounds)):
+            obs, labels = buffer.sample(config.batch_size, task.rng)
+            loss = distillation_loss(student(obs), labels, student.output, config.temperature)
+            if regularizer is not None:
+                loss = loss + regularizer(student, obs)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            student.apply_masks()
+            losses.append(loss.item())
+            done += 1
+            if after_update is not None:
+                after_update(done, updates)
+        task.log.info("distill round %d/%d: %d states, loss %.5f", round_index + 1, rounds, len(buffer),
+                      float(np.mean(losses)) if losses else float("nan"))
+    student.eval()
+    return student

@@ -1,0 +1,119 @@
+"""The compression budget and the counted resources through which methods spend it.
+
+Each resource is charged *before* it is used, and a charge that would go over the limit is
+refused with `BudgetExceeded`: the counters never exceed the budget, and a method that asks
+for too much is stopped at that point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from policypress.core.policy import Policy
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    env_steps: int
+    teacher_queries: int
+    gradient_updates: int
+
+    @classmethod
+    def from_spec(cls, env_spec: dict, profile: str) -> Budget:
+        return cls(**env_spec["budget"][profile])
+
+
+class BudgetExceeded(RuntimeError):
+    """A method asked for more of a resource than the env's budget allows."""
+
+
+class Meter:
+    """Counts the use of each budgeted resource and refuses charges past the limit.
+
+    A refused charge is remembered: a method that catches `BudgetExceeded` and returns a
+    policy anyway is still recorded as over budget.
+    """
+
+    def __init__(self, budget: Budget):
+        self.budget = budget
+        self.used = {field.name: 0 for field in dataclasses.fields(Budget)}
+        self.exceeded: str | None = None
+
+    def charge(self, resource: str, amount: int = 1) -> None:
+        if amount < 0:
+            raise ValueError(f"cannot charge a negative amount of {resource}")
+        limit = getattr(self.budget, resource)
+        if self.used[resource] + amount > limit:
+            self.exceeded = self.exceeded or (
+                f"budget exceeded: {resource} would reach {self.used[resource] + amount} > limit {limit}"
+            )
+            raise BudgetExceeded(self.exceeded)
+        self.used[resource] += amount
+
+    def remaining(self, resource: str) -> int:
+        return getattr(self.budget, resource) - self.used[resource]
+
+
+class CountedEnv(gym.Wrapper):
+    """Charges one env step per `step`; resets are free, but the evaluation seeds are held out."""
+
+    def __init__(self, env: gym.Env, meter: Meter, held_out_from: int):
+        super().__init__(env)
+        self._meter = meter
+        self._held_out_from = held_out_from
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None and seed >= self._held_out_from:
+            raise ValueError(f"seed {seed} is held out for evaluation (use seeds below {self._held_out_from})")
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action: Any):
+        self._meter.charge("env_steps")
+        return self.env.step(action)
+
+
+class TeacherOracle:
+    """The teacher's raw outputs (Q-values, logits or actions) for a batch of observations.
+
+    Charges one teacher query per observation. This is the only sanctioned way to run the
+    teacher: `task.teacher` is for reading its weights and architecture.
+    """
+
+    def __init__(self, teacher: Policy, meter: Meter):
+        self._teacher = teacher.clone().eval()
+        self._meter = meter
+
+    @torch.no_grad()
+    def __call__(self, observations: np.ndarray | torch.Tensor) -> torch.Tensor:
+        batch = torch.as_tensor(np.asarray(observations))
+        if batch.shape == self._teacher.obs_shape:
+            batch = batch[None]
+        self._meter.charge("teacher_queries", batch.shape[0])
+        return self._teacher(batch)
+
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "rmsprop": torch.optim.RMSprop,
+    "sgd": torch.optim.SGD,
+}
+
+
+def optimizer_factory(meter: Meter) -> Callable[..., torch.optim.Optimizer]:
+    """`make_optimizer(params, name="adam", **kwargs)`: a torch optimizer whose steps are charged."""
+
+    def make_optimizer(params: Iterable, name: str = "adam", **kwargs: Any) -> torch.optim.Optimizer:
+        if name not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {name!r} (known: {sorted(OPTIMIZERS)})")
+        optimizer = OPTIMIZERS[name](params, **kwargs)
+        optimizer.register_step_pre_hook(lambda *_: meter.charge("gradient_updates"))
+        return optimizer
+
+    return make_optimizer

@@ -1,0 +1,54 @@
+"""What a method's `compress(task)` receives: everything it may use, and nothing else."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from policypress.core.budget import Budget, Meter, TeacherOracle
+from policypress.core.policy import Policy
+
+
+@dataclasses.dataclass
+class Task:
+    """One compression job: a teacher, a level, a seed and the counted resources.
+
+    - `teacher`: a copy of the teacher `Policy` (read its weights; run it via `oracle`).
+    - `make_env()`: a new environment whose steps are charged to the budget.
+    - `oracle(obs_batch)`: the teacher's raw outputs, one teacher query per observation.
+    - `make_optimizer(params, name="adam", **kw)`: a torch optimizer whose steps are charged.
+    - `level`: the ceiling on the student's nonzero parameters, as a fraction of the teacher's;
+      `max_params` is that ceiling as a count.
+    - `hyperparameters`: the method's declared defaults with the config's overrides.
+    - `seed` and `rng`: seed every source of randomness from these (torch is seeded already).
+      Seeds for `make_env().reset` must stay below the evaluation seeds (1e6 and up).
+    - `budget` (the limits) and `remaining(resource)`: plan the spending with these.
+    - `log`: a logger whose lines go to the job's log file; `scratch`: a private folder.
+    - `teacher_training`: how the teacher was trained, the env spec's `teacher` section (`algo`,
+      `hyperparameters`), for methods that continue training with its RL loss.
+    """
+
+    teacher: Policy
+    make_env: Callable[[], gym.Env]
+    oracle: TeacherOracle
+    make_optimizer: Callable[..., torch.optim.Optimizer]
+    level: float
+    max_params: int
+    hyperparameters: dict
+    seed: int
+    rng: np.random.Generator
+    budget: Budget
+    log: logging.Logger
+    scratch: Path
+    teacher_training: dict
+    _meter: Meter = dataclasses.field(repr=False)  # the harness's; methods only read `remaining`
+
+    def remaining(self, resource: str) -> int:
+        """What is left of `env_steps`, `teacher_queries` or `gradient_updates`."""
+        return self._meter.remaining(resource)

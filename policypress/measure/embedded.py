@@ -1,0 +1,124 @@
+"""Build, run and measure an exported C policy: the embedded-cost metrics.
+
+- `instructions`: callgrind's count of the instructions executed by one `pp_act` call of the
+  policy compiled for this machine (cc -O2; x86-64 with gcc 12 for the published results);
+  exactly repeatable for the same binary and input.
+- `flash_bytes` / `ram_bytes`: the policy linked for a Cortex-M4 (arm-none-eabi-gcc -Os, hard
+  float, unused sections dropped), with the libm code it pulls in: flash is text + data, RAM is
+  data + bss (activation buffers). The stack (a few dozen bytes of locals) is not counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from policypress.core.policy import Policy
+from policypress.measure.c_export import TEMPLATES, CExportError, export_c
+
+HOST_FLAGS = ["-std=c99", "-O2", "-ffp-contract=off"]
+CORTEX_M4_FLAGS = ["-std=c99", "-Os", "-ffp-contract=off", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
+                   "-mfpu=fpv4-sp-d16", "-ffunction-sections", "-fdata-sections"]
+# No startup code or C library initialisation: only the policy and what it calls.
+CORTEX_M4_LINK = ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections",
+                  "-Wl,--entry=pp_act", "-Wl,--undefined=pp_act", "-Wl,--undefined=pp_forward"]
+HOST_CC, ARM_CC, ARM_SIZE, VALGRIND = "cc", "arm-none-eabi-gcc", "arm-none-eabi-size", "valgrind"
+
+
+class ToolMissing(RuntimeError):
+    """A tool that a metric needs is not installed."""
+
+
+def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    if "/" not in command[0] and shutil.which(command[0]) is None:
+        raise ToolMissing(f"{command[0]} is not installed (scripts/install-tools installs it)")
+    result = subprocess.run(command, capture_output=True, **kwargs)
+    if result.returncode != 0:
+        stderr = result.stderr.decode(errors="replace") if isinstance(result.stderr, bytes) else result.stderr
+        raise RuntimeError(f"{' '.join(command[:2])} ... exited with {result.returncode}: {stderr.strip()[-2000:]}")
+    return result
+
+
+def build_host(c_file: str | Path, binary: str | Path) -> Path:
+    """The policy and the test harness compiled for this machine."""
+    _run([HOST_CC, *HOST_FLAGS, "-o", str(binary), str(c_file), str(TEMPLATES / "harness.c"), "-lm"])
+    return Path(binary)
+
+
+def run_binary(binary: str | Path, observations: np.ndarray, output_size: int, action_size: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(raw outputs, actions) of the C policy for a batch of observations."""
+    observations = np.ascontiguousarray(observations, dtype=np.float32)
+    result = _run([str(binary), str(len(observations))], input=observations.tobytes())
+    values = np.frombuffer(result.stdout, dtype=np.float32).reshape(len(observations), output_size + action_size)
+    return values[:, :output_size], values[:, output_size:]
+
+
+def instruction_count(binary: str | Path, observation: np.ndarray) -> int:
+    """Instructions executed by one pp_act call (callgrind, collection on inside pp_act only)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        _run([VALGRIND, "--tool=callgrind", f"--callgrind-out-file={out}", "--toggle-collect=pp_act",
+              str(binary), "1"], input=np.asarray(observation, dtype=np.float32).tobytes())
+        match = re.search(r"^summary:\s*(\d+)", out.read_text(), re.MULTILINE)
+    if match is None:
+        raise RuntimeError("callgrind wrote no instruction summary")
+    return int(match.group(1))
+
+
+def cortex_m4_footprint(c_file: str | Path) -> dict[str, int]:
+    """Flash and RAM bytes of the policy linked for a Cortex-M4."""
+    with tempfile.TemporaryDirectory() as tmp:
+        elf = Path(tmp) / "policy.elf"
+        _run([ARM_CC, *CORTEX_M4_FLAGS, *CORTEX_M4_LINK, "-o", str(elf), str(c_file), "-lm"])
+        sizes = _run([ARM_SIZE, "-B", str(elf)], text=True).stdout.splitlines()[1]
+        text, data, bss = (int(v) for v in sizes.split()[:3])
+    return {"flash_bytes": text + data, "ram_bytes": data + bss}
+
+
+def toolchain_info() -> dict[str, str]:
+    """The first version line of each tool behind the embedded metrics ('not installed' if absent)."""
+    info = {}
+    for tool in (HOST_CC, ARM_CC, VALGRIND):
+        try:
+            info[tool] = _run([tool, "--version"], text=True).stdout.splitlines()[0].strip()
+        except (ToolMissing, RuntimeError, IndexError):
+            info[tool] = "not installed"
+    return info
+
+
+def embedded_metrics(policy: Policy, c_file: str | Path, observation: np.ndarray, log: logging.Logger) -> dict:
+    """Export the policy to C and measure its instructions and Cortex-M4 footprint.
+
+    A metric that cannot be measured (its tool is missing, or the policy has no C kernel) is
+    None, with the reason in `embedded_unavailable`; the run's other metrics still count.
+    """
+    result: dict = {"instructions": None, "flash_bytes": None, "ram_bytes": None, "c_kernels": []}
+    try:
+        choices = export_c(policy, c_file)
+    except CExportError as err:
+        result["embedded_unavailable"] = f"no C export: {err}"
+        log.warning("embedded metrics unavailable: %s", result["embedded_unavailable"])
+        return result
+    result["c_kernels"] = [{**dataclasses.asdict(c), "weight_bytes": c.weight_bytes} for c in choices]
+    missing = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            result["instructions"] = instruction_count(build_host(c_file, Path(tmp) / "policy"), observation)
+    except ToolMissing as err:
+        missing.append(str(err))
+    try:
+        result.update(cortex_m4_footprint(c_file))
+    except ToolMissing as err:
+        missing.append(str(err))
+    if missing:
+        result["embedded_unavailable"] = "; ".join(missing)
+        log.warning("embedded metrics unavailable: %s", result["embedded_unavailable"])
+    return result

@@ -1,0 +1,231 @@
+"""Render the leaderboard: a static, self-contained site, paper tables and every run with provenance.
+
+`results/leaderboard/` holds:
+- `index.html`: the aggregate ranking per level (IQM across envs and seeds with 95% CIs, tied
+  ranks, probability of improvement over the best baseline), performance profiles, links;
+- `env-<env>.html`: the env's table per method × level (ranks, Pareto fronts), plots, teachers;
+- `method-<method>.html`: a method's description, citation, hyperparameters, supported
+  families, deviations from its paper, and every one of its runs;
+- `leaderboard.md` (the env tables), `tables.md` and `tables.tex` (paper tables),
+  `summary.csv`, `ranking.csv`, `runs.csv` and `runs.json` (every run with its provenance), `plots/`.
+Pages embed their plots and need no network; every text from a plugin or the table is escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from policypress.core.io import read_json, write_text
+from policypress.core.registry import load_method
+from policypress.report import exports, plots
+from policypress.report.aggregate import summarise
+from policypress.report.pareto import FRONTS, mark_fronts
+from policypress.report.stats import aggregate_ranking, performance_profiles
+
+TEMPLATES = Path(__file__).parent / "templates"  # package data: a non-editable install renders too
+TAUS = np.linspace(0.0, 1.25, 126)  # performance profiles: retention thresholds
+
+# (column, header, one-line explanation) in display order; the README defines each metric.
+COLUMNS = [
+    ("method", "method", "compression method (see its page)"),
+    ("level", "level", "ceiling on nonzero parameters, as a fraction of the teacher's"),
+    ("rank", "rank", "by the env's score within a level; '=' marks methods whose CIs overlap the leader's (tied)"),
+    ("retention", "retention", "IQM over seeds of student return / teacher return on the same episodes, 95% CI"),
+    ("normalized_score", "norm. score", "IQM of (R - R_random) / (R_teacher - R_random), 95% CI"),
+    ("pareto", "Pareto", "on the env's front of retention against nonzero params / latency / instructions"),
+    ("mean_return", "return", "median over seeds of the mean episode return"),
+    ("params_nonzero", "nonzero params", "parameters that are not masked or zero (share of the teacher's)"),
+    ("params_total", "total params", "parameters of the deployed structure"),
+    ("bytes", "bytes", "storage per tensor: fp32 or int8 values, dense or sparse (values + bitmap)"),
+    ("macs_nonzero", "MACs (nonzero)", "multiply-accumulates of nonzero weights, batch 1"),
+    ("macs_dense", "MACs (dense)", "multiply-accumulates of the structure, batch 1"),
+    ("latency_us_median", "latency µs", "ONNX Runtime, batch 1, one thread: median over timed windows"),
+    ("latency_us_p99", "p99 µs", "99th percentile of single inferences, same windows"),
+    ("latency_speedup", "speedup", "teacher median latency / student median latency, same job"),
+    ("instructions", "instructions", "instructions of one inference of the standalone C export (callgrind, cc -O2)"),
+    ("flash_bytes", "flash", "C export built for a Cortex-M4 (arm-none-eabi-gcc -Os): code + weights"),
+    ("ram_bytes", "RAM", "the same build's static RAM: activation buffers (stack not counted)"),
+    ("seeds", "seeds", "runs aggregated"),
+]
+RUN_COLUMNS = ["env", "seed", "level", "status", "reason", "retention", "normalized_score", "mean_return",
+               "params_nonzero", "latency_speedup", "instructions", "flash_bytes"]
+
+
+def page_name(kind: str, name: str) -> str:
+    """A file name for an env or method page that is safe whatever the name holds."""
+    slug = re.sub(r"[^a-z0-9_.-]", "_", str(name))
+    if slug != name:  # distinct names must not share a page
+        slug += "-" + hashlib.sha256(str(name).encode()).hexdigest()[:8]
+    return f"{kind}-{slug}.html"
+
+
+def _fmt_number(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if float(value).is_integer() and abs(value) >= 1:
+        return f"{int(value):,}"
+    return f"{value:.{digits}g}"
+
+
+def cell(row: pd.Series, column: str) -> tuple[str, float | str]:
+    """(display text, sort key) of one table cell."""
+    value = row.get(column)
+    if column in ("method", "seeds"):
+        return str(value), value
+    if column == "level":
+        return f"{value:g}", value
+    if row["status"] != "valid":
+        return (row["status"], -math.inf) if column == "retention" else ("", -math.inf)
+    if column == "rank":
+        return (str(value), int(str(value).rstrip("="))) if isinstance(value, str) and value else ("–", math.inf)
+    if column == "pareto":
+        fronts = [name for name in FRONTS if row.get(f"pareto_{name}")]
+        return ", ".join(fronts) or "", len(fronts)
+    if column in ("retention", "normalized_score"):
+        if value is None or pd.isna(value):
+            return "–", -math.inf
+        return f"{value:.3f} [{row[f'{column}_ci_low']:.3f}, {row[f'{column}_ci_high']:.3f}]", value
+    if column == "params_nonzero":
+        return f"{_fmt_number(value)} ({100 * row['params_fraction']:.1f}%)", value
+    if column == "latency_speedup":
+        return f"{value:.2f}×", value
+    if column in ("flash_bytes", "ram_bytes") and not pd.isna(value):
+        return f"{value / 1024:,.1f} KiB", value
+    return _fmt_number(value), value
+
+
+def method_doc(name: str, method_dirs: list[str]) -> dict:
+    try:
+        method = load_method(name, method_dirs)
+    except Exception as err:  # a broken plugin is reported on its page, not fatal to the site
+        return {"name": name, "summary": f"could not be loaded: {err}", "citation": "", "description": "",
+                "deviations": "", "hyperparameters": {}, "supports": {}}
+    info = method.info
+    supports = {"action spaces": ", ".join(info.action_spaces), "teacher algorithms": ", ".join(info.teacher_algos),
+                "layers": ", ".join(info.layer_types)}
+    if info.teacher_algos_reason:
+        supports["why not other teachers"] = info.teacher_algos_reason
+    return {"name": name, "summary": info.summary, "citation": info.citation, "description": method.description,
+            "deviations": info.deviations, "hyperparameters": info.hyperparameters, "supports": supports,
+            "source": method.source}
+
+
+def teacher_returns(table: pd.DataFrame, env: str) -> list[dict]:
+    """Per seed: the teacher's and the random policy's mean return on the held-out episodes."""
+    if "teacher_mean_return" not in table:  # no valid run measured them
+        return []
+    runs = table[(table["env"] == env) & table["teacher_mean_return"].notna()]
+    return runs.groupby("seed")[["teacher_mean_return", "random_mean_return"]].first().reset_index().to_dict("records")
+
+
+def markdown(summary: pd.DataFrame) -> str:
+    lines = ["# PolicyPress leaderboard", "",
+             "Retention and normalized score: interquartile mean over seeds with 95% bootstrap CI.", ""]
+    for env, group in summary.groupby("env", sort=True):
+        lines += [f"## {env}", ""]
+        headers = [header for _, header, _ in COLUMNS] + ["status"]
+        lines.append("| " + " | ".join(headers) + " |")
+        lines.append("|" + "---|" * len(headers))
+        for _, row in group.iterrows():
+            status = row["status"] if row["status"] == "valid" else f"{row['status']}: {row['reason']}"
+            cells = [cell(row, column)[0].replace("|", "\\|") for column, _, _ in COLUMNS]
+            lines.append("| " + " | ".join(cells + [status.replace("|", "\\|")]) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _embed(path: Path, title: str) -> dict:
+    return {"title": title, "data": base64.b64encode(path.read_bytes()).decode()}
+
+
+def _env_plots(summary: pd.DataFrame, env: str, out_dir: Path) -> list[dict]:
+    group = summary[summary["env"] == env]
+    if not (group["status"] == "valid").any():
+        return []
+    embedded = []
+    for x, xlabel, name in plots.COST_PLOTS:
+        if x in group and group[x].isna().all():  # e.g. valgrind was not installed
+            continue
+        path = plots.score_vs_cost(summary, env, x, xlabel, out_dir / "plots" / f"{env}_score_vs_{name}.png")
+        embedded.append(_embed(path, f"{env}: score vs {xlabel}"))
+    return embedded
+
+
+def _rows(frame: pd.DataFrame) -> list[dict]:
+    return [{"status": row["status"], "reason": row.get("reason") if row["status"] != "valid" else None,
+             "front": any(row.get(f"pareto_{name}") for name in FRONTS),
+             "cells": [cell(row, column) for column, _, _ in COLUMNS]} for _, row in frame.iterrows()]
+
+
+def _ranking_rows(ranking: pd.DataFrame, retention: pd.DataFrame) -> list[dict]:
+    """The overview's rows: rank, normalized score and P(improvement), and retention where it is
+    defined on every env."""
+    ratios = retention.set_index(["level", "method"])
+    rows = []
+    for _, row in ranking.iterrows():
+        entry = {"level": row["level"], "method": row["method"], "complete": bool(row["complete"]),
+                 "baseline": bool(row["baseline"]), "rank": row["rank"] if row["complete"] else "–",
+                 "score": exports.ci_text(row["iqm"], row["ci_low"], row["ci_high"]),
+                 "sort": row["iqm"] if row["complete"] else -math.inf, "poi": "", "retention": "–"}
+        if isinstance(row.get("best_baseline"), str):
+            entry["poi"] = f"{row['poi']:.2f} [{row['poi_low']:.2f}, {row['poi_high']:.2f}] vs {row['best_baseline']}"
+        key = (row["level"], row["method"])
+        if key in ratios.index and ratios.loc[key, "complete"]:
+            entry["retention"] = exports.ci_text(*ratios.loc[key, ["iqm", "ci_low", "ci_high"]])
+        rows.append(entry)
+    return rows
+
+
+def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], provenance: dict,
+           baselines: list[str] | None = None, runs_json: str | Path | None = None) -> None:
+    out_dir = Path(out_dir)
+    table = pd.read_csv(table_csv, keep_default_na=False, na_values=[""])  # status "n/a" is a value, not NaN
+    summary = mark_fronts(summarise(table))
+    info = exports.provenance(provenance)
+    # Across envs, the normalized score: retention is undefined where a teacher's return is negative.
+    ranking = aggregate_ranking(table, "normalized_score", set(baselines or []))
+    retention = aggregate_ranking(table, "retention", set())
+
+    write_text(out_dir / "summary.csv", summary.to_csv(index=False))
+    write_text(out_dir / "ranking.csv", ranking.to_csv(index=False))
+    write_text(out_dir / "leaderboard.md", markdown(summary))
+    write_text(out_dir / "tables.md", exports.markdown_tables(summary, ranking))
+    write_text(out_dir / "tables.tex", exports.latex_tables(summary, ranking))
+    write_text(out_dir / "runs.csv", exports.runs_csv(table, info))
+    runs = read_json(runs_json) if runs_json else table.to_dict("records")
+    write_text(out_dir / "runs.json", exports.runs_json(runs, info))
+
+    levels = sorted(ranking["level"].unique(), reverse=True) if len(ranking) else []
+    profiles = []
+    for level in levels:
+        curves, cis = performance_profiles(table, level, "normalized_score", TAUS)
+        if curves:
+            path = plots.performance_profile(curves, cis, TAUS, level, out_dir / "plots" / f"profile_{level:g}.png")
+            profiles.append(_embed(path, f"performance profiles at level {level:g}"))
+    envs = [{"name": env, "page": page_name("env", env)} for env in sorted(summary["env"].unique())]
+    methods = [{"name": name, "page": page_name("method", name)} for name in sorted(summary["method"].unique())]
+    jinja = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    common = {"envs": envs, "methods": methods, "provenance": provenance, "columns": COLUMNS}
+
+    rows = _ranking_rows(ranking, retention)
+    write_text(out_dir / "index.html", jinja.get_template("index.html.j2").render(
+        **common, levels=[{"level": level, "rows": [r for r in rows if r["level"] == level]} for level in levels],
+        profiles=profiles, baselines=sorted(baselines or []), show_retention=any(r["retention"] != "–" for r in rows)))
+    for env in envs:
+        write_text(out_dir / env["page"], jinja.get_template("env.html.j2").render(
+            **common, env=env["name"], rows=_rows(summary[summary["env"] == env["name"]]),
+            plots=_env_plots(summary, env["name"], out_dir), teachers=teacher_returns(table, env["name"])))
+    for method in methods:
+        runs_of = table[table["method"] == method["name"]].reindex(columns=RUN_COLUMNS)
+        write_text(out_dir / method["page"], jinja.get_template("method.html.j2").render(
+            **common, method=method_doc(method["name"], method_dirs),
+            run_columns=RUN_COLUMNS, runs=[[("" if pd.isna(v) else _fmt_number(v) if isinstance(v, float) else v)
+                                            for v in row] for row in runs_of.itertuples(index=False)]))
