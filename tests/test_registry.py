@@ -66,3 +66,23 @@ def test_hyperparameter_overrides_are_typed():
     assert values["learning_rate"] == 1.0 and isinstance(values["learning_rate"], float)
     assert values["rounds"] == 3
     assert values["batch_size"] == method.info.hyperparameters["batch_size"]
+
+
+def test_an_ablation_builds_on_its_method_and_reruns_when_that_method_changes(tmp_path):
+    plugin = ('from policypress.core.registry import MethodInfo\n'
+              'INFO = MethodInfo(name="{name}", summary="s", citation="c")\n')
+    base = "RATE = 1\n\ndef compress(task):\n    return task.teacher\n"
+    (tmp_path / "base.py").write_text(plugin.format(name="base") + base)
+    (tmp_path / "ablation.py").write_text(plugin.format(name="ablation") + textwrap.dedent(f"""
+        from policypress.core.registry import load_method
+        base = load_method("base", [{str(tmp_path)!r}]).module
+
+        def compress(task):
+            return base.compress(task)
+        """))
+    ablation = load_method("ablation", [str(tmp_path)])
+    assert ablation.module.base.RATE == 1
+    before, own = ablation.fingerprint(), load_method("base", [str(tmp_path)]).fingerprint()
+    (tmp_path / "base.py").write_text((tmp_path / "base.py").read_text().replace("RATE = 1", "RATE = 2"))
+    assert load_method("base", [str(tmp_path)]).fingerprint() != own
+    assert ablation.fingerprint() != before

@@ -24,6 +24,7 @@ from policypress.core.policy import LAYER_ARGS
 from policypress.core.specs import ROOT, SpecError
 
 ENTRY_POINT_GROUP = "policypress.methods"
+PLUGIN_PACKAGE = "policypress_methods."  # where plugin files are imported as modules
 ACTION_SPACES = ("discrete", "continuous")
 TEACHER_ALGOS = ("dqn", "ppo", "a2c", "sac", "td3")
 HYPERPARAMETER_TYPES = (bool, int, float, str)
@@ -80,9 +81,17 @@ class Method:
         return (getattr(self.module, "__doc__", None) or self.info.summary).strip()
 
     def fingerprint(self) -> str:
-        """sha256 of the plugin's file (or of its module's file, for an entry point)."""
+        """sha256 of the plugin's file (or of its module's file, for an entry point), followed by the
+        files of the plugins it builds on (an ablation's method), so that changing those reruns it too."""
         path = Path(self.source) if Path(self.source).is_file() else Path(getattr(self.module, "__file__", "") or "")
-        return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "unknown"
+        if not path.is_file():
+            return "unknown"
+        builds_on = sorted(value.__file__ for value in vars(self.module or ModuleType("none")).values()
+                           if isinstance(value, ModuleType) and value.__name__.startswith(PLUGIN_PACKAGE))
+        digest = hashlib.sha256(path.read_bytes())
+        for other in builds_on:
+            digest.update(Path(other).read_bytes())
+        return digest.hexdigest()
 
     def resolve_hyperparameters(self, overrides: dict | None, source: str) -> dict:
         """Defaults updated by the config's overrides; unknown names and wrong types are errors."""
@@ -120,7 +129,7 @@ def available_methods(method_dirs: list[str] | None = None) -> dict[str, str]:
 
 
 def _import_file(path: Path) -> ModuleType:
-    module_name = f"policypress_methods.{path.parent.name}.{path.stem}"
+    module_name = f"{PLUGIN_PACKAGE}{path.parent.name}.{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
