@@ -5,7 +5,7 @@ so the time of a run on `--fraction` of the budget, divided by the fraction, est
 run; one that spends under half of it (int8's fixed calibration) costs the same at any budget.
 Each method runs in its own process, through the harness exactly as `policypress compress`
 runs it, and its peak resident memory is read from the kernel. A short run's memory understates
-a full one's where a replay buffer fills with the budget (the README gives them at capacity).
+a full one's where a replay buffer fills with the budget (docs/cost.md gives them at capacity).
 Usage: python benchmarks/compress_cost.py ENV TEACHER_DIR [--fraction 0.01] [--profile full]
        [--level 0.1] [--methods a b ...]
 """

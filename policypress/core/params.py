@@ -1,7 +1,7 @@
 """The parameter count that defines a level: a policy's deployed parameters and their nonzeros.
 
 Parameters are the weights and biases of the deployed network; preprocessing statistics and
-action bounds are constants and not counted (README, "Metrics"). The harness caps
+action bounds are constants and not counted (docs/protocol.md, "Metrics"). The harness caps
 `params(policy)[1]` at `floor(level x the teacher's)`; the measure stage reports the same count.
 """
 

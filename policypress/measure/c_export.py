@@ -6,7 +6,7 @@ Each weighted layer gets a kernel chosen for it, and the choice is recorded:
 - the weights are stored dense, or as CSR (values, 16-bit input offsets, 32-bit row starts)
   when CSR is both smaller (flash) and faster (instructions). A CSR nonzero costs more
   instructions than a dense weight (an indexed load, no vectorization), so CSR is faster only
-  below a density: `benchmarks/sparse_crossover.py` measures it, and the README shows the table.
+  below a density: `benchmarks/sparse_crossover.py` measures it, and docs/embedded.md shows the table.
 Preprocessing and the action head are in the file, as deployed. The template is
 `policypress/measure/c/policy.c.j2`; `policypress/measure/embedded.py` builds, runs and measures it.
 """

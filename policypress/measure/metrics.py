@@ -1,6 +1,6 @@
 """Size and compute metrics of a `Policy`, computed from its layers by arithmetic (exact).
 
-Conventions (README, "Metrics"): the parameter count is the contract's (`policypress.core.params`);
+Conventions (docs/protocol.md, "Metrics"): the parameter count is the contract's (`policypress.core.params`);
 storage counts each tensor in its own format. A MAC is one multiply-accumulate of a weight; bias
 additions and activations are not MACs.
 """

@@ -33,7 +33,7 @@ from policypress.report.stats import aggregate_ranking, performance_profiles
 TEMPLATES = Path(__file__).parent / "templates"  # package data: a non-editable install renders too
 TAUS = np.linspace(0.0, 1.25, 126)  # performance profiles: retention thresholds
 
-# (column, header, one-line explanation) in display order; the README defines each metric.
+# (column, header, one-line explanation) in display order; docs/protocol.md defines each metric.
 COLUMNS = [
     ("method", "method", "compression method (see its page)"),
     ("level", "level", "ceiling on nonzero parameters, as a fraction of the teacher's"),

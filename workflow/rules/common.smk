@@ -60,7 +60,7 @@ def env_spec_part(*keys):
 
 # What a job asks a scheduler for, per step and env family: runtime in minutes and memory in MB,
 # about twice what benchmarks/teacher_cost.py and benchmarks/compress_cost.py measured at the
-# full profile on one CPU core (README, "Full reproduction"). Atari's memory is its replay
+# full profile on one CPU core (docs/cost.md). Atari's memory is its replay
 # buffers: 1e5 stacked frames (28 KB each) for the teacher's DQN, twice that for the TD methods.
 RESOURCES = {
     "train_teacher": {"classic_control": (240, 4000), "box2d": (240, 4000), "mujoco": (1440, 8000),
