@@ -10,7 +10,7 @@ from policypress.core.specs import ROOT
 
 
 def test_ruff_is_clean():
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "policypress", "methods", "tests"],
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "policypress", "methods", "tests", "benchmarks"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 

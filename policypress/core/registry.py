@@ -129,13 +129,21 @@ def available_methods(method_dirs: list[str] | None = None) -> dict[str, str]:
 
 
 def _import_file(path: Path) -> ModuleType:
+    """Import a plugin file once per content, as Python imports a module once: an ablation and its
+    method then share one module (one PoPS class), and an edited file is imported anew."""
     module_name = f"{PLUGIN_PACKAGE}{path.parent.name}.{path.stem}"
+    content = hashlib.sha256(path.read_bytes()).hexdigest()
+    loaded = sys.modules.get(module_name)
+    if loaded is not None and loaded.__file__ == str(path) and getattr(loaded, "__content_sha256__", "") == content:
+        return loaded
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
+    module.__content_sha256__ = content
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as err:
+        del sys.modules[module_name]
         raise SpecError(f"{path}: cannot be imported: {type(err).__name__}: {err}") from err
     return module
 
