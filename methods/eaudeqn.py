@@ -4,7 +4,8 @@ the sparsity rises at the pace the TD loss allows, with no final sparsity to cho
 Algorithm (the loop is below):
 1. The target network starts as the DQN teacher. K online networks are pruned copies of it:
    network 0 at the target's sparsity, network k keeping (1 - step)^k of its weights
-   (layer-wise magnitude pruning; biases never).
+   (magnitude pruning within each layer, the layers' densities by ERK as in gmp, never below
+   the level's ceiling; biases are never pruned).
 2. Every update slot, one replay batch updates all K online networks with DQN's TD loss
    towards the shared target (the teacher's γ, batch and final ε; Adam 6.25e-5); network 0
    plays in the env.
@@ -31,7 +32,7 @@ Deviations from the paper, and why:
 - The level's ceiling holds for every method: sparser networks never go below it, and if
   EauDeQN stops denser, the chosen network is pruned to the ceiling before the fine-tuning.
   The sparsity it chose by itself is reported in the metadata and the log.
-- K = 3, the sparsity step, the pruning criterion (layer-wise magnitude) and the number of
+- K = 3, the sparsity step, the pruning criterion (magnitude, ERK layer densities) and the number of
   target updates are this project's choices: the paper's values were not available.
 - Training continues from the teacher for the env's budget (the paper trains from scratch
   for 40M frames); the learning rate is the papers' Dopamine DQN rate, not the teacher's.
@@ -73,25 +74,8 @@ INFO = MethodInfo(
 )
 
 
-def compress(task):
+def compress(task: Task) -> Policy:
     return run_eaudeqn(task)
-
-
-# EauDeQN (Vincent et al. 2025): several online networks at different sparsities learn from one
-# shared target; at each target update the lowest-loss one becomes the target, so the sparsity
-# rises only while sparser networks fit as well.
-#
-# On the counted resources, from a DQN teacher:
-# - The target starts as the teacher (dense). Online network k (k = 0..K-1) is a copy of the
-#   target pruned to density d̄ (1 - step)^k, layer-wise by magnitude with ERK layer targets,
-#   d̄ the target's density (network 0 keeps the target's sparsity), and never below the
-#   level's ceiling.
-# - Each update slot samples one replay batch and updates every online network with DQN's TD
-#   loss towards the shared target (policypress/compress/td.py); each update is charged, so a slot
-#   costs K gradient updates. Network 0 acts in the env (ε-greedy at the teacher's final ε).
-# - `selections` times over the budget, the online network with the smallest TD loss summed
-#   since the last selection becomes the target; the online networks are rebuilt from it as
-#   above, with fresh optimizers.
 
 
 def weight_density(policy: Policy) -> float:

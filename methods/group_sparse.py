@@ -1,7 +1,7 @@
 """group_sparse: dynamic structured pruning with a neuron-importance group-sparse regularizer
 (Su, Li, Xu, Kang, Niyato, Xie, IEEE Trans. Vehicular Technology 2024; arXiv:2402.05146).
 
-Algorithm (the formulas are below):
+Algorithm (the formulas are in the code below):
 1. Warm start from the teacher. Train with the distillation loss plus
    R = λ Σ_j ‖g_j‖₂ / (Î_j + ε): g_j a hidden unit's incoming weights and bias, Î_j its
    importance (running mean of mean|a_j| · ‖outgoing weights‖) relative to its layer.
@@ -87,10 +87,7 @@ def compress(task: Task) -> Policy:
     return sliced(student, pruning.alive)
 
 
-# Dynamic structured pruning with a neuron-importance group-sparse regularizer (Su et al. 2024).
-#
-# The paper's formulas are not public (../shared/reference/methods.md); this is the reference's
-# reconstruction, on the counted resources:
+# The formulas of steps 1 and 2 (the reference's reconstruction; the paper's are not public):
 # - A group is a hidden unit's incoming weights and bias (a Linear row, a Conv2d filter), ‖g_j‖₂.
 # - Importance I_j is a running mean over minibatches of mean|a_j| · ‖W_out[:, j]‖₂ (the unit's
 #   mean activation times the norm of the weights that read it).
@@ -102,7 +99,6 @@ def compress(task: Task) -> Policy:
 #   below `norm_floor` × progress are switched off, and so are the units of lowest relative
 #   norm until the network's size follows the Zhu-Gupta cubic from the teacher's size to the
 #   level's ceiling. Masks only ever switch off; masked units' weights stay zero.
-# - The surviving units are sliced into a dense smaller network (`policypress.compress.slicing`).
 
 
 def group_norms(policy: Policy) -> dict[int, torch.Tensor]:

@@ -70,10 +70,6 @@ def compress(task: Task) -> Policy:
 # Each rule is computed with the gradient trick (R_in = a ⊙ ∂(z·s)/∂a with s = R_out / z),
 # which is exact for these layers. Without biases and with ε → 0, every layer conserves the
 # relevance: the input's and each hidden layer's relevances sum to the explained output.
-#
-# Written here rather than taken from zennit because zennit imports torchvision at import time,
-# and torchvision's PyPI wheel does not load against the CPU build of torch this project pins.
-
 
 WEIGHTED = (nn.Linear, nn.Conv2d)
 

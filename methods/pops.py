@@ -1,14 +1,28 @@
 """pops: policy pruning and shrinking (Livne & Cohen, IEEE JSTSP 2020).
 
-Algorithm (the details are below):
-1. IPP: distil the teacher into the current network while layer-wise magnitude masks follow
-   the Zhu-Gupta cubic ramp to 99% sparsity per layer; evaluations pause the ramp when the
-   score drops below the lower bound; keep the sparsest model that scores the objective.
-2. Shrink: new dense widths from that model's per-layer redundancy (the authors' rule,
-   generalised to any MLP depth and to CNNs), never larger than the current network.
-3. Re-distil the new dense network from scratch; repeat 1-3 until the size stops changing.
+Algorithm, on the counted resources (`run_pops`; `run_ipp_only` and `run_shrink_once` serve the
+ablations `pops_ipp` and `pops_shrink_once`). One PoPS iteration:
+1. IPP, iterative policy pruning: the frozen teacher plays and labels its states; the student
+   is distilled on them (KL at τ = 0.01 on Q-values) while layer-wise magnitude masks follow
+   the Zhu-Gupta ramp towards `final_sparsity`. Up to `evaluations` times per phase, evenly
+   spaced over its updates and as many as its env steps pay for, the student plays
+   `eval_episodes` episodes: a score below the lower bound pauses the ramp until it recovers;
+   the sparsest student scoring at least the objective is the best sparse model. IPP stops
+   when the score stays below the bound, or the sparsity stays unchanged, for `patience`
+   evaluations, or when its share of the budget is spent.
+2. Shrinking: the best sparse model's per-layer redundancy gives new dense widths
+   (`shrunk_widths` below), never larger than the current network.
+3. Re-distillation: the new dense network is trained from scratch on teacher data, stopping
+   early after `patience` evaluations at or above the objective.
+Iterations repeat until the size changes by less than `size_tolerance` (a fraction of the
+teacher's size) or `iterations` are done. The result must fit the level's ceiling: if it does
+not, it is shrunk uniformly to the ceiling; whatever budget is left fine-tunes the result.
 The result is dense (params_total == params_nonzero) and fits the level's ceiling; PoPS may
 stop below it.
+
+Thresholds are relative to the teacher's return R, measured on the teacher's own episodes
+while it collects data: objective = R - (1 - objective_fraction)|R|, lower bound =
+R - (1 - lower_bound_fraction)|R| (95% and 50% of R for positive returns).
 
 Deviations from the paper, and why:
 - Objective and lower bound are relative to the teacher's return R measured on its own data-
@@ -61,7 +75,6 @@ from policypress.compress.distillation import (
     distillation_loss,
 )
 from policypress.compress.pruning import (
-    GatedStep,
     ceiling_weights,
     layerwise_magnitude_masks,
     polynomial_sparsity,
@@ -101,32 +114,31 @@ INFO = MethodInfo(
 )
 
 
-def compress(task):
+def compress(task: Task) -> Policy:
     return run_pops(task)
 
 
-# PoPS, policy pruning and shrinking (Livne & Cohen 2020), on the counted resources.
-#
-# One PoPS iteration:
-# 1. IPP, iterative policy pruning: the frozen teacher plays and labels its states; the student
-#    is distilled on them (KL at τ = 0.01 on Q-values) while layer-wise magnitude masks follow
-#    the Zhu-Gupta ramp towards `final_sparsity`. Up to `evaluations` times per phase, evenly
-#    spaced over its updates and as many as its env steps pay for, the student plays
-#    `eval_episodes` episodes: a score below the lower bound pauses the ramp until it recovers;
-#    the sparsest student scoring at least the objective is the best sparse model. IPP stops
-#    when the score stays below the bound, or the sparsity stays unchanged, for `patience`
-#    evaluations, or when its share of the budget is spent.
-# 2. Shrinking: the best sparse model's per-layer redundancy gives new dense widths
-#    (`shrunk_widths` below), never larger than the current network.
-# 3. Re-distillation: the new dense network is trained from scratch on teacher data, stopping
-#    early after `patience` evaluations at or above the objective.
-# Iterations repeat until the size changes by less than `size_tolerance` (a fraction of the
-# teacher's size) or `iterations` are done. The result must fit the level's ceiling: if it does
-# not, it is shrunk uniformly to the ceiling; whatever budget is left fine-tunes the result.
-#
-# Thresholds are relative to the teacher's return R, measured on the teacher's own episodes
-# while it collects data: objective = R - (1 - objective_fraction)|R|, lower bound =
-# R - (1 - lower_bound_fraction)|R| (95% and 50% of R for positive returns).
+class GatedStep:
+    """The pruning ramp's global step, paused by evaluations.
+
+    Each update advances the step unless the last evaluation scored below the lower bound;
+    then the ramp holds its sparsity until a later evaluation recovers. `below_streak`
+    counts consecutive evaluations below the bound, for the stopping rule.
+    """
+
+    def __init__(self, lower_bound: float):
+        self.lower_bound = lower_bound
+        self.step = 0
+        self.paused = False
+        self.below_streak = 0
+
+    def advance(self) -> None:
+        if not self.paused:
+            self.step += 1
+
+    def evaluated(self, score: float) -> None:
+        self.paused = score < self.lower_bound
+        self.below_streak = self.below_streak + 1 if self.paused else 0
 
 
 @dataclasses.dataclass
@@ -367,8 +379,8 @@ def run_shrink_once(task: Task) -> Policy:
 #   recomputed; then the last conv is reduced until the first FC layer's fan-in fits P'.
 # - Widths are truncated to integers, clamped to at least `min_width` (the code resets a width
 #   below 1 to 3 or 4 and recomputes its neighbours; the clamp is the simpler form) and to at
-#   most the old width (no layer grows), then
-#   the code's decrement loop keeps the result no larger than the previous network.
+#   most the old width (no layer grows), then the code's decrement loop keeps the result no
+#   larger than the previous network.
 
 
 def kept_counts(best: Policy, initial_nonzero: dict[str, int]) -> list[float]:
@@ -382,7 +394,7 @@ def kept_counts(best: Policy, initial_nonzero: dict[str, int]) -> list[float]:
 
 
 def mlp_widths(d: float, actions: int, old: list[int], kept: list[float]) -> list[float]:
-    """Widths of an MLP's n hidden layers from its n + 1 kept counts (see the module docstring)."""
+    """Widths of an MLP's n hidden layers from its n + 1 kept counts (the shrinking rule above)."""
     n = len(old)
     if n == 1:
         return [(kept[0] + kept[1]) / (d + actions)]

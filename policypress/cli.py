@@ -73,7 +73,7 @@ def _new_method(args: argparse.Namespace) -> None:
     for path in new_method(args.name):
         print(f"wrote {path}")
     print(f"next: edit methods/{args.name}.py, run `policypress check-method {args.name}`, add it to a config's "
-          "methods: and run snakemake (README, 'Submitting a method')")
+          "methods: and run snakemake (README, 'Adding a method')")
 
 
 def _check_method(args: argparse.Namespace) -> int:

@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from policypress.compress.pruning import GatedStep, layerwise_magnitude_masks, polynomial_sparsity
+from policypress.compress.pruning import layerwise_magnitude_masks, polynomial_sparsity
 from policypress.core.policy import ActionHead, Policy, Preprocess
+from tests.conftest import plugin
 
 
 @pytest.mark.parametrize(
@@ -31,7 +32,7 @@ def test_schedule_from_a_nonzero_initial_sparsity_is_monotone():
 
 
 def test_gate_pauses_the_ramp_below_the_lower_bound_and_resumes_after_recovery():
-    gate = GatedStep(lower_bound=80.0)
+    gate = plugin("pops").GatedStep(lower_bound=80.0)
     gate.evaluated(120.0)
     for _ in range(5):
         gate.advance()

@@ -22,29 +22,6 @@ def polynomial_sparsity(step: int, final: float, begin: int, end: int, initial: 
     return final + (initial - final) * (1.0 - (step - begin) / (end - begin)) ** power
 
 
-class GatedStep:
-    """The pruning ramp's global step, paused by evaluations (PoPS).
-
-    Each update advances the step unless the last evaluation scored below the lower bound;
-    then the ramp holds its sparsity until a later evaluation recovers. `below_streak`
-    counts consecutive evaluations below the bound, for the stopping rule.
-    """
-
-    def __init__(self, lower_bound: float):
-        self.lower_bound = lower_bound
-        self.step = 0
-        self.paused = False
-        self.below_streak = 0
-
-    def advance(self) -> None:
-        if not self.paused:
-            self.step += 1
-
-    def evaluated(self, score: float) -> None:
-        self.paused = score < self.lower_bound
-        self.below_streak = self.below_streak + 1 if self.paused else 0
-
-
 def weight_layers(policy: Policy) -> dict[str, nn.Module]:
     """Name of each Linear/Conv2d weight (as in `policy.masks`) -> its layer."""
     return {f"{index}.weight": layer for index, layer in enumerate(policy.net)
