@@ -86,7 +86,8 @@ class Method:
         path = Path(self.source) if Path(self.source).is_file() else Path(getattr(self.module, "__file__", "") or "")
         if not path.is_file():
             return "unknown"
-        builds_on = sorted(value.__file__ for value in vars(self.module or ModuleType("none")).values()
+        names = vars(self.module) if self.module else {}
+        builds_on = sorted(value.__file__ for value in names.values()
                            if isinstance(value, ModuleType) and value.__name__.startswith(PLUGIN_PACKAGE))
         digest = hashlib.sha256(path.read_bytes())
         for other in builds_on:
