@@ -1,4 +1,4 @@
-"""Sound statistics for the leaderboard, with rliable (Agarwal et al. 2021).
+"""Sound statistics for the leaderboard: rliable's estimators (Agarwal et al. 2021), vectorized.
 
 - A score per env × method × level: the interquartile mean (IQM) over seeds, with a 95%
   stratified bootstrap confidence interval.
@@ -10,43 +10,81 @@
   share its rank ("tied").
 - Performance profiles: the fraction of runs with a score above τ, with CIs.
 
-Every bootstrap reseeds numpy's global generator first (rliable draws from it; its
-`random_state` argument is deprecated in the `arch` package underneath), so the leaderboard
-repeats exactly.
+rliable computes each estimate in a Python loop over the resamples (through the `arch`
+package), which made rendering a leaderboard take minutes. Here every resample is drawn at
+once, as one array of run indices, and each estimator is one reduction over it. The draws are
+rliable's own: numpy's legacy generator seeded with `SEED` for each estimate (each performance
+profile figure), drawing the same indices in the same order, so the numbers equal rliable's
+up to floating-point rounding (tests/test_stats.py checks this against rliable itself).
+CIs are the bootstrap percentiles, as rliable's default `percentile` method.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from rliable import library as rly
-from rliable import metrics as rly_metrics
+import scipy.stats
 
 BOOTSTRAP_REPS = 2000
 SEED = 0
+CONFIDENCE = 0.95
 
 
-def _iqm(scores: np.ndarray) -> np.ndarray:
-    return np.array([rly_metrics.aggregate_iqm(scores)])
+def _as_matrix(scores: np.ndarray) -> np.ndarray:
+    """A (runs × tasks) float matrix; a 1-D array is one task."""
+    matrix = np.asarray(scores, dtype=float)
+    return matrix.reshape(-1, 1) if matrix.ndim == 1 else matrix
+
+
+def _resamples(matrix: np.ndarray, draws: np.random.RandomState) -> np.ndarray:
+    """(reps × runs × tasks): each task's runs resampled with replacement, the stratified bootstrap."""
+    return _take(matrix, draws.choice(matrix.shape[0], (BOOTSTRAP_REPS, *matrix.shape), replace=True))
+
+
+def _take(matrix: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """`matrix` (runs × tasks) at the run indices `runs` (reps × runs × tasks), task by task."""
+    return np.take_along_axis(matrix[None], runs, axis=1)
+
+
+def _percentile_ci(estimates: np.ndarray) -> np.ndarray:
+    """(2 × ...) lower and upper bounds: the bootstrap percentiles of `estimates` (reps first)."""
+    tail = 100 * (1 - CONFIDENCE) / 2
+    return np.percentile(estimates, [tail, 100 - tail], axis=0)
+
+
+def iqm(matrix: np.ndarray) -> np.ndarray:
+    """The interquartile mean over the last two axes (runs × tasks), as rliable's `aggregate_iqm`."""
+    return scipy.stats.trim_mean(matrix.reshape(*matrix.shape[:-2], -1), 0.25, axis=-1)
 
 
 def iqm_with_ci(scores: np.ndarray) -> tuple[float, float, float]:
     """IQM and its 95% CI of a (runs,) or (runs × tasks) score array; the bootstrap resamples runs
     within each task."""
-    matrix = np.asarray(scores, dtype=float)
-    matrix = matrix.reshape(-1, 1) if matrix.ndim == 1 else matrix
-    np.random.seed(SEED)
-    point, interval = rly.get_interval_estimates({"x": matrix}, _iqm, reps=BOOTSTRAP_REPS)
-    return float(point["x"][0]), float(interval["x"][0, 0]), float(interval["x"][1, 0])
+    matrix = _as_matrix(scores)
+    low, high = _percentile_ci(iqm(_resamples(matrix, np.random.RandomState(SEED))))
+    return float(iqm(matrix)), float(low), float(high)
+
+
+def improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """P(X > Y) + P(X = Y) / 2 per task, averaged over tasks, of (... × runs × tasks) arrays: the
+    Mann-Whitney U statistic over the number of pairs, as rliable's `probability_of_improvement`."""
+    pairs_x, pairs_y = x[..., :, None, :], y[..., None, :, :]
+    per_task = (pairs_x > pairs_y).mean(axis=(-3, -2)) + 0.5 * (pairs_x == pairs_y).mean(axis=(-3, -2))
+    return per_task.mean(axis=-1)
 
 
 def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """P(X > Y) (ties count half) of two (runs × tasks) score arrays, averaged over tasks, and its CI."""
-    np.random.seed(SEED)
-    point, interval = rly.get_interval_estimates({"x,y": (np.asarray(x, float), np.asarray(y, float))},
-                                                 rly_metrics.probability_of_improvement, reps=BOOTSTRAP_REPS)
-    low, high = np.ravel(interval["x,y"])
-    return float(point["x,y"]), float(low), float(high)
+    """P(X > Y) (ties count half) of two (runs × tasks) score arrays, averaged over tasks, and its CI;
+    the bootstrap resamples each array's runs independently within each task."""
+    x, y = _as_matrix(x), _as_matrix(y)
+    draws = np.random.RandomState(SEED)
+    if x.shape == y.shape:  # rliable's order of draws: all of x's indices, then y's, for each resample
+        runs = draws.choice(x.shape[0], (BOOTSTRAP_REPS, 2, *x.shape), replace=True)
+        x_resampled, y_resampled = _take(x, runs[:, 0]), _take(y, runs[:, 1])
+    else:
+        x_resampled, y_resampled = _resamples(x, draws), _resamples(y, draws)
+    low, high = _percentile_ci(improvement(x_resampled, y_resampled))
+    return float(improvement(x, y)), float(low), float(high)
 
 
 def tied_ranks(points: list[float], lows: list[float], highs: list[float]) -> list[str]:
@@ -118,7 +156,15 @@ def performance_profiles(table: pd.DataFrame, level: float, score: str, taus: np
         matrix = score_matrix(table, method, level, score, envs, seeds)
         if matrix is not None:
             matrices[method] = matrix
-    if not matrices:
-        return {}, {}
-    np.random.seed(SEED)
-    return rly.create_performance_profile(matrices, taus, reps=BOOTSTRAP_REPS)
+    draws = np.random.RandomState(SEED)  # one stream for the figure, through its methods in order
+    profiles, cis = {}, {}
+    for method, matrix in matrices.items():
+        profiles[method] = fraction_above(matrix, taus)
+        cis[method] = _percentile_ci(fraction_above(_resamples(matrix, draws), taus))
+    return profiles, cis
+
+
+def fraction_above(matrix: np.ndarray, taus: np.ndarray) -> np.ndarray:
+    """The fraction of runs (last two axes) with a score above each τ: rliable's score distribution."""
+    flat = matrix.reshape(*matrix.shape[:-2], -1)
+    return (flat[..., None] > np.asarray(taus)).mean(axis=-2)
