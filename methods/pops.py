@@ -81,6 +81,7 @@ from policypress.compress.pruning import (
     weight_count,
     weight_layers,
 )
+from policypress.core.envs import play_episodes
 from policypress.core.params import params
 from policypress.core.policy import Policy, conv_output_shape
 from policypress.core.registry import MethodInfo
@@ -156,12 +157,12 @@ class Phase:
 
 
 class Evaluator:
-    """Plays the student in the counted env; evaluation episodes are charged as env steps."""
+    """Plays the student in the counted env, its episodes side by side; they are charged as env steps."""
 
     def __init__(self, task: Task, episodes: int):
         self.task, self.episodes = task, episodes
-        self.env = task.make_env()
-        self.max_steps = self.env.spec.max_episode_steps or 1000
+        self.envs = [task.make_env() for _ in range(episodes)]
+        self.max_steps = self.envs[0].spec.max_episode_steps or 1000
 
     def affordable(self, env_step_limit: int) -> bool:
         return self.episodes * self.max_steps <= min(env_step_limit, self.task.remaining("env_steps"))
@@ -171,19 +172,9 @@ class Evaluator:
         count = min(self.task.hyperparameters["evaluations"], env_steps // (self.episodes * self.max_steps))
         return max(1, updates // count) if count > 0 and updates > 0 else None
 
-    @torch.no_grad()
     def score(self, policy: Policy) -> float:
-        returns = []
-        for _ in range(self.episodes):
-            obs, _ = self.env.reset(seed=int(self.task.rng.integers(SEED_RANGE)))
-            total, done, steps = 0.0, False, 0
-            while not done:
-                obs, reward, terminated, truncated, _ = self.env.step(policy.act(obs))
-                total += float(reward)
-                steps += 1
-                done = terminated or truncated or steps >= self.max_steps
-            returns.append(total)
-        return float(np.mean(returns))
+        seeds = [int(self.task.rng.integers(SEED_RANGE)) for _ in self.envs]
+        return float(np.mean(play_episodes(self.envs, seeds, lambda obs, _: policy.act(obs), self.max_steps)))
 
 
 @dataclasses.dataclass

@@ -79,9 +79,11 @@ def test_labelled_states_keep_the_newest_in_fifo_order():
     from policypress.compress.distillation import LabelledStates
 
     buffer = LabelledStates(capacity=3)
-    for i in range(5):
-        buffer.add(np.full(2, i, dtype=np.float32), torch.tensor([float(i)]))
-    assert len(buffer) == 3
+    buffer.add(np.full((1, 2), 0, dtype=np.float32), torch.tensor([[0.0]]))
+    for first in (1, 3):  # batches that wrap around the ring
+        buffer.add(np.repeat(np.arange(first, first + 2, dtype=np.float32)[:, None], 2, axis=1),
+                   torch.tensor([[float(first)], [float(first + 1)]]))
+    assert len(buffer) == 3 and buffer.next == 2
     obs, labels = buffer.sample(200, np.random.default_rng(0))
     assert set(labels[:, 0].tolist()) == {2.0, 3.0, 4.0}
     assert torch.equal(obs[:, 0], labels[:, 0])

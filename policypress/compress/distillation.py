@@ -4,7 +4,8 @@ The student learns the teacher's outputs on states from a DAgger-style mix of te
 student play: in round r, each step follows the teacher's action with probability
 0.5**r and the student's otherwise, so the data covers the states the student will visit.
 Every state is labelled by one teacher query; the labels fill a FIFO buffer that minibatch
-updates sample from.
+updates sample from. The counted env is played as `PARALLEL_ENVS` envs side by side, so the
+teacher and the student run on batches.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from policypress.core.policy import Policy
 from policypress.core.task import Task
 
 SEED_RANGE = 500_000  # env seeds for methods stay below the teachers' validation and evaluation seeds
+# Envs a collector plays side by side: enough that a batched policy call costs little per env
+# step, few enough that each env's trajectory spans whole episodes within a round of a small budget.
+PARALLEL_ENVS = 8
 
 
 # The distillation hyperparameters every distilling method declares (and may override).
@@ -68,55 +72,73 @@ class LabelledStates:
         self.capacity = capacity
         self.size = 0
         self.next = 0
-        self.obs: np.ndarray | None = None
+        self.obs: torch.Tensor | None = None
         self.labels: torch.Tensor | None = None
 
-    def add(self, obs: np.ndarray, label: torch.Tensor) -> None:
+    def add(self, obs: np.ndarray, labels: torch.Tensor) -> None:
+        """Add a batch: observations (batch × obs shape) and their labels (batch × outputs)."""
+        obs = torch.as_tensor(obs)
         if self.obs is None:
-            self.obs = np.zeros((self.capacity, *obs.shape), dtype=obs.dtype)
-            self.labels = torch.zeros((self.capacity, *label.shape), dtype=label.dtype)
-        self.obs[self.next] = obs
-        self.labels[self.next] = label
-        self.next = (self.next + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
+            self.obs = torch.zeros((self.capacity, *obs.shape[1:]), dtype=obs.dtype)
+            self.labels = torch.zeros((self.capacity, *labels.shape[1:]), dtype=labels.dtype)
+        index = (self.next + torch.arange(len(obs))) % self.capacity
+        self.obs[index] = obs
+        self.labels[index] = labels
+        self.next = (self.next + len(obs)) % self.capacity
+        self.size = min(self.size + len(obs), self.capacity)
 
     def __len__(self) -> int:
         return self.size
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        index = rng.integers(0, self.size, size=batch_size)
-        return torch.as_tensor(self.obs[index]), self.labels[index]
+        index = torch.from_numpy(rng.integers(0, self.size, size=batch_size))
+        return self.obs[index], self.labels[index]
+
+    def batches(self, batch_size: int, count: int, rng: np.random.Generator):
+        """`count` minibatches, as `sample` draws them, with every index drawn at once."""
+        for index in torch.from_numpy(rng.integers(0, self.size, size=(count, batch_size))):
+            yield self.obs[index], self.labels[index]
 
     def observations(self) -> torch.Tensor:
         """A copy of every stored observation (later adds overwrite the buffer once it is full)."""
-        return torch.tensor(self.obs[:self.size])
+        return self.obs[:self.size].clone()
 
 
 class Collector:
-    """Plays the counted env with a teacher/student mix and labels each state with the oracle."""
+    """Plays `PARALLEL_ENVS` counted envs side by side with a teacher/student mix, and labels
+    each state with the oracle: one oracle call and at most one student call per step of the
+    batch, instead of one of each per env step. Every env step and every teacher query is still
+    charged, one each."""
 
-    def __init__(self, task: Task):
+    def __init__(self, task: Task, parallel: int = PARALLEL_ENVS):
         self.task = task
-        self.env = task.make_env()
-        self.obs, _ = self.env.reset(seed=int(task.rng.integers(SEED_RANGE)))
-        self.episode_return = 0.0
+        self.envs = [task.make_env() for _ in range(parallel)]
+        self.obs = np.stack([env.reset(seed=int(task.rng.integers(SEED_RANGE)))[0] for env in self.envs])
+        self.episode_returns = np.zeros(parallel)
 
     @torch.no_grad()
     def collect(self, student: Policy, steps: int, teacher_prob: float, buffer: LabelledStates) -> list[float]:
-        """Play `steps` steps; return the returns of the episodes that ended meanwhile."""
+        """Play `steps` env steps in all (the last batch may use only some envs); return the returns
+        of the episodes that ended meanwhile. Each step follows the teacher with `teacher_prob`."""
         finished = []
-        for _ in range(steps):
-            label = self.task.oracle(self.obs)[0]
-            follow_teacher = self.task.rng.random() < teacher_prob
-            out = label[None] if follow_teacher else student(torch.as_tensor(self.obs[None]))
-            action = student.head(out)[0].numpy()
-            buffer.add(self.obs, label)
-            self.obs, reward, terminated, truncated, _ = self.env.step(action)
-            self.episode_return += float(reward)
-            if terminated or truncated:
-                finished.append(self.episode_return)
-                self.obs, _ = self.env.reset()
-                self.episode_return = 0.0
+        while steps > 0:
+            playing = min(steps, len(self.envs))
+            obs = self.obs[:playing]
+            labels = self.task.oracle(obs)
+            student_acts = self.task.rng.random(playing) >= teacher_prob
+            out = labels.clone()
+            if student_acts.any():
+                out[student_acts] = student(torch.as_tensor(obs[student_acts])).to(out.dtype)
+            actions = student.head(out).numpy()
+            buffer.add(obs, labels)
+            for i, env in enumerate(self.envs[:playing]):
+                self.obs[i], reward, terminated, truncated, _ = env.step(actions[i])
+                self.episode_returns[i] += float(reward)
+                if terminated or truncated:
+                    finished.append(float(self.episode_returns[i]))
+                    self.obs[i], _ = env.reset()
+                    self.episode_returns[i] = 0.0
+            steps -= playing
         return finished
 
 
@@ -145,9 +167,9 @@ def distill(task: Task, student: Policy, config: DistillConfig, buffer: Labelled
     for round_index in range(rounds):
         # Split states and updates evenly; the first rounds take the remainders.
         collector.collect(student, states // rounds + (round_index < states % rounds), 0.5**round_index, buffer)
-        losses = []
-        for _ in range(updates // rounds + (round_index < updates % rounds)):
-            obs, labels = buffer.sample(config.batch_size, task.rng)
+        round_updates = updates // rounds + (round_index < updates % rounds)
+        loss_sum = torch.zeros(())  # summed without a per-update .item(): read once per round
+        for obs, labels in buffer.batches(config.batch_size, round_updates, task.rng):
             loss = distillation_loss(student(obs), labels, student.output, config.temperature)
             if regularizer is not None:
                 loss = loss + regularizer(student, obs)
@@ -155,11 +177,11 @@ def distill(task: Task, student: Policy, config: DistillConfig, buffer: Labelled
             loss.backward()
             optimizer.step()
             student.apply_masks()
-            losses.append(loss.item())
+            loss_sum += loss.detach()
             done += 1
             if after_update is not None:
                 after_update(done, updates)
         task.log.info("distill round %d/%d: %d states, loss %.5f", round_index + 1, rounds, len(buffer),
-                      float(np.mean(losses)) if losses else float("nan"))
+                      loss_sum.item() / round_updates if round_updates else float("nan"))
     student.eval()
     return student

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import gymnasium as gym
 import gymnasium.wrappers
+import numpy as np
 
 
 def make_env(spec: dict, teacher_training: bool = False) -> gym.Env:
@@ -37,3 +40,28 @@ def action_space_kind(space: gym.Space) -> str:
     if isinstance(space, gym.spaces.Box):
         return "continuous"
     raise ValueError(f"unsupported action space {space}")
+
+
+def play_episodes(envs: Sequence[gym.Env], seeds: Sequence[int | None],
+                  act: Callable[[np.ndarray, list[int]], np.ndarray], max_steps: int | None = None) -> list[float]:
+    """The undiscounted return of one episode per env (env i reset with `seeds[i]`), played side by side.
+
+    Each step makes one `act(observations, episodes)` call for the episodes still running (their
+    indices in `episodes`, their observations stacked in that order), so a policy runs on a batch
+    instead of once per env step. An episode ends at the env's own termination or time limit, or
+    after `max_steps` steps. Each env's episode is the one it would play alone.
+    """
+    obs = [env.reset(seed=seed)[0] for env, seed in zip(envs, seeds, strict=True)]
+    returns = [0.0] * len(envs)
+    running, steps = list(range(len(envs))), 0
+    while running:
+        actions = act(np.stack([obs[i] for i in running]), running)
+        steps += 1
+        still = []
+        for i, action in zip(running, actions, strict=True):
+            obs[i], reward, terminated, truncated, _ = envs[i].step(action)
+            returns[i] += float(reward)
+            if not (terminated or truncated or (max_steps is not None and steps >= max_steps)):
+                still.append(i)
+        running = still
+    return returns

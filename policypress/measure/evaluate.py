@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from policypress.core.envs import make_env
+from policypress.core.envs import make_env, play_episodes
 from policypress.core.policy import Policy
 
 # Seeds of the teacher's checkpoint selection: above every training seed (< 1000) and method seed
@@ -20,40 +20,32 @@ def eval_seeds(env_spec: dict, profile: str) -> list[int]:
     return [evaluation["seed_offset"] + i for i in range(evaluation["episodes"][profile])]
 
 
-def run_episodes(env_spec: dict, seeds: list[int], act: Callable[[np.ndarray, int], np.ndarray]) -> list[float]:
-    """Undiscounted return of one episode per seed, up to the environment's own time limit.
+SIDE_BY_SIDE = 32  # episodes played at once: one batched policy call per step, bounded memory (Atari)
 
-    `act(obs, seed)` returns the action; the seed lets a random baseline seed its sampler.
-    """
-    env = make_env(env_spec)
+
+def run_episodes(env_spec: dict, seeds: list[int], act: Callable[[np.ndarray, list[int]], np.ndarray]) -> list[float]:
+    """Undiscounted return of one episode per seed, up to the environment's own time limit, played
+    side by side in groups of `SIDE_BY_SIDE`; `act(observations, seeds)` returns their actions."""
     returns = []
-    for seed in seeds:
-        obs, _ = env.reset(seed=seed)
-        total, done = 0.0, False
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(act(obs, seed))
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    env.close()
+    for first in range(0, len(seeds), SIDE_BY_SIDE):
+        group = seeds[first:first + SIDE_BY_SIDE]
+        envs = [make_env(env_spec) for _ in group]
+        returns += play_episodes(envs, group, lambda obs, running, group=group: act(obs, [group[i] for i in running]))
+        for env in envs:
+            env.close()
     return returns
 
 
 def policy_returns(policy: Policy, env_spec: dict, seeds: list[int]) -> list[float]:
     policy.eval()
-    return run_episodes(env_spec, seeds, lambda obs, _seed: policy.act(obs))
+    return run_episodes(env_spec, seeds, lambda obs, _seeds: policy.act(obs))
 
 
 def random_returns(env_spec: dict, seeds: list[int]) -> list[float]:
-    """The random-policy baseline of the normalized score, on the same episodes."""
-    space = make_env(env_spec).action_space
-    last_seed = None
-
-    def act(_obs: np.ndarray, seed: int) -> np.ndarray:
-        nonlocal last_seed
-        if seed != last_seed:
-            space.seed(seed)
-            last_seed = seed
-        return space.sample()
-
-    return run_episodes(env_spec, seeds, act)
+    """The random-policy baseline of the normalized score, on the same episodes: each episode
+    samples from an action space seeded with the episode's seed."""
+    spaces = {}
+    for seed in seeds:
+        spaces[seed] = make_env(env_spec).action_space
+        spaces[seed].seed(seed)
+    return run_episodes(env_spec, seeds, lambda _obs, running: np.stack([spaces[seed].sample() for seed in running]))
