@@ -16,6 +16,9 @@ except SpecError as err:
     sys.exit(f"policypress: error: {err}")  # one line, no traceback: the message says what to fix
 
 PROFILE = config["profile"]
+# Read once: the params functions below run for every job, and a dry run of the full profile has thousands.
+ENV_SPECS = {env: load_env_spec(env) for env in config["envs"]}
+FINGERPRINTS = {name: method.fingerprint() for name, method in METHODS.items()}
 METHOD_DIR_ARGS = " ".join(f"--method-dir {d}" for d in config["method_dirs"])
 
 
@@ -52,7 +55,7 @@ def hyperparameter_overrides(wildcards):
 # the parts of the env spec and the plugin code that determine its result.
 def env_spec_part(*keys):
     def part(wildcards):
-        spec = load_env_spec(wildcards.env)
+        spec = ENV_SPECS[wildcards.env]
         return json.dumps({key: spec.get(key) for key in keys}, sort_keys=True)
 
     return part
@@ -73,7 +76,7 @@ GPU_FAMILIES = {"mujoco", "atari"}  # whose teachers ask for a GPU, unless the c
 
 def family_resource(step, position):
     def value(wildcards):
-        return RESOURCES[step][load_env_spec(wildcards.env)["family"]][position]
+        return RESOURCES[step][ENV_SPECS[wildcards.env]["family"]][position]
 
     return value
 
@@ -85,11 +88,11 @@ def time_limit_minutes(wildcards):
 
 
 def teacher_gpus(wildcards):
-    return int(config["device"] != "cpu" and load_env_spec(wildcards.env)["family"] in GPU_FAMILIES)
+    return int(config["device"] != "cpu" and ENV_SPECS[wildcards.env]["family"] in GPU_FAMILIES)
 
 
 def method_fingerprint(wildcards):
-    return METHODS[wildcards.method].fingerprint()
+    return FINGERPRINTS[wildcards.method]
 
 
 def provenance():
