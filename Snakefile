@@ -13,7 +13,6 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/teachers.smk"
 include: "workflow/rules/compress.smk"
-include: "workflow/rules/measure.smk"
 include: "workflow/rules/leaderboard.smk"
 
 

@@ -29,6 +29,9 @@ def _compress(args: argparse.Namespace) -> None:
                        hyperparameters, args.out, time_limit)
     print(f"{args.env}/{args.seed}/{args.method}/{args.level}: {run['status']}"
           + (f": {run['reason']}" if run["reason"] else ""))
+    if args.measure is not None:  # in this process: the DAG's job pays one interpreter start, not two
+        _measure(argparse.Namespace(run=args.out, teacher=args.teacher, env=args.env, warmup=args.warmup,
+                                    windows=args.windows, window_ms=args.window_ms, out=args.measure))
 
 
 def _measure(args: argparse.Namespace) -> None:
@@ -82,6 +85,12 @@ def _check_method(args: argparse.Namespace) -> int:
     return 0 if report(args.name, args.method_dir) else 1
 
 
+def latency_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--warmup", type=int, default=200, help="untimed inferences before timing")
+    sub.add_argument("--windows", type=int, default=20, help="timed windows (the median is over these)")
+    sub.add_argument("--window-ms", type=float, default=20.0, help="the least duration of one window")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="policypress", description=__doc__)
     verbs = top.add_subparsers(dest="verb", required=True)
@@ -110,14 +119,15 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--config-source", default="config", help="the config file, named in errors")
     sub.add_argument("--method-dir", action="append", help="plugin folder (repeatable; default methods/)")
     sub.add_argument("--time-limit-minutes", type=float, help="stop the method past this and record the run invalid")
+    sub.add_argument("--measure", type=Path, metavar="METRICS_JSON",
+                     help="then measure the run as `policypress measure` does, writing this metrics file")
+    latency_options(sub)
 
     sub = verb("measure", _measure, "evaluate and measure one run")
     sub.add_argument("--run", required=True, type=Path)
     sub.add_argument("--teacher", required=True, type=Path)
     sub.add_argument("--env", required=True)
-    sub.add_argument("--warmup", type=int, default=200, help="untimed inferences before timing")
-    sub.add_argument("--windows", type=int, default=20, help="timed windows (the median is over these)")
-    sub.add_argument("--window-ms", type=float, default=20.0, help="the least duration of one window")
+    latency_options(sub)
     sub.add_argument("--out", required=True, type=Path)
 
     sub = verb("aggregate", _aggregate, "collect metrics files into one CSV table")

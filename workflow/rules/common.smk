@@ -82,7 +82,8 @@ def family_resource(step, position):
 
 
 def time_limit_minutes(wildcards):
-    """The method's time limit: its config option, else 90% of the compress job's runtime."""
+    """The method's time limit: its config option, else 90% of the compress job's runtime (the rest
+    is the run's measurement, in the same job)."""
     options = config["methods"][wildcards.method] or {}
     return options.get("time_limit_minutes", 0.9 * family_resource("compress", 0)(wildcards))
 

@@ -13,6 +13,8 @@ rule aggregate:
         runs="results/runs.json",
     log:
         "results/logs/aggregate.log",
+    benchmark:
+        "results/benchmarks/aggregate.tsv"
     conda:
         "../envs/policypress.yaml"
     shell:
@@ -31,6 +33,8 @@ rule render:
         runs="results/leaderboard/runs.json",
     log:
         "results/logs/render.log",
+    benchmark:
+        "results/benchmarks/render.tsv"
     params:
         provenance=provenance(),
         method_dirs=METHOD_DIR_ARGS,

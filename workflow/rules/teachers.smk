@@ -7,6 +7,8 @@ rule train_teacher:
         info="results/teachers/{env}/{seed}/teacher.json",
     log:
         "results/logs/teachers/{env}/{seed}.log",
+    benchmark:
+        "results/benchmarks/teachers/{env}/{seed}.tsv"
     params:
         profile=PROFILE,
         device=config["device"],
