@@ -26,7 +26,7 @@ def _compress(args: argparse.Namespace) -> None:
     hyperparameters = method.resolve_hyperparameters(json.loads(args.hyperparameters), args.config_source)
     time_limit = None if args.time_limit_minutes is None else 60 * args.time_limit_minutes
     run = compress_run(method, load_env_spec(args.env), args.profile, args.teacher, args.level, args.seed,
-                       hyperparameters, args.out, time_limit)
+                       hyperparameters, args.out, time_limit, device=args.device)
     print(f"{args.env}/{args.seed}/{args.method}/{args.level}: {run['status']}"
           + (f": {run['reason']}" if run["reason"] else ""))
     if args.measure is not None:  # in this process: the DAG's job pays one interpreter start, not two
@@ -119,6 +119,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--config-source", default="config", help="the config file, named in errors")
     sub.add_argument("--method-dir", action="append", help="plugin folder (repeatable; default methods/)")
     sub.add_argument("--time-limit-minutes", type=float, help="stop the method past this and record the run invalid")
+    sub.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
+                     help="where the shared training loops run (auto: a GPU when present); the result is a CPU policy")
     sub.add_argument("--measure", type=Path, metavar="METRICS_JSON",
                      help="then measure the run as `policypress measure` does, writing this metrics file")
     latency_options(sub)

@@ -36,7 +36,7 @@ def test_full_config_dry_run_lists_every_env_seed_method_and_level(tmp_path):
     dry_run = subprocess.run(command, capture_output=True, text=True)
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry_run.stdout + dry_run.stderr, re.MULTILINE))
     assert int(counts["train_teacher"]) == 35
-    assert int(counts["compress"]) == int(counts["measure"]) == runs == 1610
+    assert int(counts["compress"]) == runs == 1610 and "measure" not in counts  # each compress job measures its run
 
 
 def test_jobs_ask_the_scheduler_for_what_their_family_needs(tmp_path):
@@ -57,5 +57,6 @@ def test_jobs_ask_the_scheduler_for_what_their_family_needs(tmp_path):
     assert "mem_mb=16000" in auto["train_teacher", "pong"]
     assert "runtime=1440" in auto["train_teacher", "hopper"] and "gpu=1" in auto["train_teacher", "hopper"]
     assert "runtime=960" in auto["compress", "pong"] and "mem_mb=10000" in auto["compress", "pong"]
-    assert "runtime=240" in auto["compress", "hopper"] and "gpu" not in auto["compress", "hopper"]
-    assert "gpu=0" in resources("cpu")["train_teacher", "pong"]
+    assert "runtime=240" in auto["compress", "hopper"] and "gpu=1" in auto["compress", "hopper"]
+    on_cpu = resources("cpu")
+    assert "gpu=0" in on_cpu["train_teacher", "pong"] and "gpu=0" in on_cpu["compress", "pong"]

@@ -124,13 +124,13 @@ class Collector:
         while steps > 0:
             playing = min(steps, len(self.envs))
             obs = self.obs[:playing]
-            labels = self.task.oracle(obs)
+            labels = self.task.oracle(obs).to(student.device)
             student_acts = self.task.rng.random(playing) >= teacher_prob
             out = labels.clone()
             if student_acts.any():
-                out[student_acts] = student(torch.as_tensor(obs[student_acts])).to(out.dtype)
-            actions = student.head(out).numpy()
-            buffer.add(obs, labels)
+                out[student_acts] = student(torch.as_tensor(obs[student_acts], device=student.device)).to(out.dtype)
+            actions = student.head(out).cpu().numpy()
+            buffer.add(obs, labels.cpu())
             for i, env in enumerate(self.envs[:playing]):
                 self.obs[i], reward, terminated, truncated, _ = env.step(actions[i])
                 self.episode_returns[i] += float(reward)
@@ -147,7 +147,8 @@ def distill(task: Task, student: Policy, config: DistillConfig, buffer: Labelled
             after_update: Callable[[int, int], None] | None = None) -> Policy:
     """Train `student` to match the teacher within `config.budget_fraction` of the remaining budget.
 
-    Masked weights stay zero: the masks are re-applied after every update. Optional hooks for
+    Trains on `task.device` (without hooks) and returns the student on the CPU. Masked weights stay zero: the
+    masks are re-applied after every update. Optional hooks for
     methods that prune while distilling: `buffer` keeps the labelled states across calls,
     `regularizer(student, obs)` is added to each minibatch's loss, and
     `after_update(update, updates)` runs after each update (1-based) of the `updates` planned.
@@ -160,6 +161,9 @@ def distill(task: Task, student: Policy, config: DistillConfig, buffer: Labelled
     if updates == 0 or (states == 0 and len(buffer) == 0):
         task.log.warning("no budget left to distill: returning the student unchanged")
         return student
+    # The buffer stays on the CPU; each minibatch goes to the device. Hooks are a method's own code,
+    # written against CPU tensors and not yet checked on a GPU: with hooks, training stays on the CPU.
+    device = student.to(task.device if regularizer is None and after_update is None else "cpu").device
     optimizer = task.make_optimizer(student.parameters(), config.optimizer, lr=config.learning_rate)
     collector = Collector(task)
     student.train()
@@ -168,8 +172,9 @@ def distill(task: Task, student: Policy, config: DistillConfig, buffer: Labelled
         # Split states and updates evenly; the first rounds take the remainders.
         collector.collect(student, states // rounds + (round_index < states % rounds), 0.5**round_index, buffer)
         round_updates = updates // rounds + (round_index < updates % rounds)
-        loss_sum = torch.zeros(())  # summed without a per-update .item(): read once per round
+        loss_sum = torch.zeros((), device=device)  # summed without a per-update .item(): read once per round
         for obs, labels in buffer.batches(config.batch_size, round_updates, task.rng):
+            obs, labels = obs.to(device), labels.to(device)
             loss = distillation_loss(student(obs), labels, student.output, config.temperature)
             if regularizer is not None:
                 loss = loss + regularizer(student, obs)
@@ -184,4 +189,4 @@ def distill(task: Task, student: Policy, config: DistillConfig, buffer: Labelled
         task.log.info("distill round %d/%d: %d states, loss %.5f", round_index + 1, rounds, len(buffer),
                       loss_sum.item() / round_updates if round_updates else float("nan"))
     student.eval()
-    return student
+    return student.cpu()

@@ -83,20 +83,22 @@ class Transitions:
     def __len__(self) -> int:
         return self.size
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+    def sample(self, batch_size: int, rng: np.random.Generator, device: torch.device | str = "cpu"
+               ) -> tuple[torch.Tensor, ...]:
         index = rng.integers(0, self.size, size=batch_size)
         obs, actions, rewards, next_obs, terminated = (array[index] for array in self.arrays)
-        return (torch.as_tensor(obs), torch.as_tensor(actions, dtype=torch.int64),
-                torch.as_tensor(rewards, dtype=torch.float32), torch.as_tensor(next_obs),
-                torch.as_tensor(terminated, dtype=torch.float32))
+        return (torch.as_tensor(obs, device=device), torch.as_tensor(actions, dtype=torch.int64, device=device),
+                torch.as_tensor(rewards, dtype=torch.float32, device=device), torch.as_tensor(next_obs, device=device),
+                torch.as_tensor(terminated, dtype=torch.float32, device=device))
 
 
 def play_and_update(task: Task, act: Callable[[np.ndarray], np.ndarray], settings: DQNSettings, buffer_size: int,
-                    steps: int, slots: int, update: Callable[[tuple[torch.Tensor, ...], int, int], None]) -> None:
+                    steps: int, slots: int, update: Callable[[tuple[torch.Tensor, ...], int, int], None],
+                    device: torch.device | str = "cpu") -> None:
     """Play `steps` env steps ε-greedily with `act` (observation -> action) into a replay buffer, and call
     `update(batch, slot, env_step)` `slots` times, in bursts every `train_freq` steps of as many
-    as are due at an even rate (once the replay holds a batch). Logs the return of the last
-    episodes every tenth of the steps."""
+    as are due at an even rate (once the replay holds a batch), with the batch on `device`. Logs
+    the return of the last episodes every tenth of the steps."""
     # The reward the teacher's Q-values were trained on (e.g. Atari's clipped reward); steps still count.
     env = apply_wrappers(task.make_env(), task.teacher_training.get("train_wrappers", []))
     obs, _ = env.reset(seed=int(task.rng.integers(SEED_RANGE)))
@@ -117,7 +119,7 @@ def play_and_update(task: Task, act: Callable[[np.ndarray], np.ndarray], setting
         burst = step % settings.train_freq == 0 or step == steps
         while burst and done < step * slots // steps and len(replay) >= settings.batch_size:
             done += 1
-            update(replay.sample(settings.batch_size, task.rng), done, step)
+            update(replay.sample(settings.batch_size, task.rng, device), done, step)
         if step % max(1, steps // 10) == 0:
             task.log.info("TD step %d/%d: %d updates, mean return of the last 10 episodes %.1f", step, steps, done,
                           float(np.mean(returns[-10:])) if returns else float("nan"))
@@ -147,12 +149,14 @@ def train_td(task: Task, student: Policy, settings: DQNSettings, buffer_size: in
 
     The hooks are `distill`'s: `regularizer(student, obs)` is added to each minibatch's loss and
     `after_update(update, updates)` runs after each update; masks are re-applied after each update.
+    Trains on `task.device` (without hooks) and returns the student on the CPU.
     """
     updates = task.remaining("gradient_updates")
     if task.remaining("env_steps") == 0 or updates == 0:
         task.log.warning("no budget left for TD training: returning the student unchanged")
         return student
-    target = student.clone()
+    # Hooks are a method's own code, not yet checked on a GPU: with hooks, training stays on the CPU.
+    target = student.to(task.device if regularizer is None and after_update is None else "cpu").clone()
     optimizer = task.make_optimizer(student.parameters(), "adam", lr=settings.learning_rate)
     synced = 0
 
@@ -166,6 +170,7 @@ def train_td(task: Task, student: Policy, settings: DQNSettings, buffer_size: in
             after_update(slot, updates)
 
     student.train()
-    play_and_update(task, student.act, settings, buffer_size, task.remaining("env_steps"), updates, update)
+    play_and_update(task, student.act, settings, buffer_size, task.remaining("env_steps"), updates, update,
+                    student.device)
     student.eval()
-    return student
+    return student.cpu()

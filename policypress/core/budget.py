@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from policypress.core.policy import Policy
+from policypress.core.policy import Policy, resolve_device
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,17 +85,22 @@ class TeacherOracle:
     teacher: `task.teacher` is for reading its weights and architecture.
     """
 
-    def __init__(self, teacher: Policy, meter: Meter):
+    def __init__(self, teacher: Policy, meter: Meter, device: str = "cpu"):
         self._teacher = teacher.clone().eval()
         self._meter = meter
+        self._device = device  # resolved and moved to on the first query: in the method's process, after the fork
 
     @torch.no_grad()
     def __call__(self, observations: np.ndarray | torch.Tensor) -> torch.Tensor:
-        batch = torch.as_tensor(np.asarray(observations))
+        """The outputs, on the task's device."""
+        device = resolve_device(self._device)
+        if self._teacher.device != device:
+            self._teacher.to(device)
+        batch = torch.as_tensor(np.asarray(observations) if isinstance(observations, np.ndarray) else observations)
         if batch.shape == self._teacher.obs_shape:
             batch = batch[None]
         self._meter.charge("teacher_queries", batch.shape[0])
-        return self._teacher(batch)
+        return self._teacher(batch.to(device))
 
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {

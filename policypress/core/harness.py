@@ -102,18 +102,18 @@ def seed_everything(seed: int) -> None:
 
 
 def build_task(teacher: Policy, env_spec: dict, meter: Meter, level: float, seed: int,
-               hyperparameters: dict, scratch: Path, method_name: str = "method") -> Task:
+               hyperparameters: dict, scratch: Path, method_name: str = "method", device: str = "cpu") -> Task:
     """The task of one compression job; every resource it hands out charges `meter`."""
     held_out_from = env_spec["evaluation"]["seed_offset"]
     return Task(
         teacher=teacher.clone(),
         make_env=lambda: CountedEnv(make_env(env_spec), meter, held_out_from),
-        oracle=TeacherOracle(teacher, meter),
+        oracle=TeacherOracle(teacher, meter, device),
         make_optimizer=optimizer_factory(meter),
         level=level, max_params=ceiling(teacher, level), hyperparameters=dict(hyperparameters), seed=seed,
         rng=np.random.default_rng(seed), budget=meter.budget,
         log=logging.getLogger(f"policypress.method.{method_name}"), scratch=scratch,
-        teacher_training=copy.deepcopy(env_spec["teacher"]), _meter=meter,
+        teacher_training=copy.deepcopy(env_spec["teacher"]), _meter=meter, device_request=device,
     )
 
 
@@ -128,10 +128,11 @@ def compress_run(
     out_dir: str | Path,
     time_limit: float | None = None,
     isolated: bool = True,
+    device: str = "cpu",
 ) -> dict:
     """Run `method` and write `out_dir/run.json` (+ `out_dir/policy/` when valid); `time_limit` is
     in seconds (None: none). `isolated=False` runs the method in this process, without a time
-    limit, to debug a plugin or observe its internals."""
+    limit, to debug a plugin or observe its internals. `device` is the task's (`cpu`, `cuda`, `auto`)."""
     out_dir = Path(out_dir)
     shutil.rmtree(out_dir / "policy", ignore_errors=True)  # a previous attempt's policy must not outlive it
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -140,7 +141,7 @@ def compress_run(
     meter = Meter(Budget.from_spec(env_spec, profile))
     run = {
         "env": env_spec["name"], "seed": seed, "method": method.info.name, "level": level,
-        "profile": profile, "method_source": method.source, "method_sha256": method.fingerprint(),
+        "profile": profile, "device": device, "method_source": method.source, "method_sha256": method.fingerprint(),
         "hyperparameters": hyperparameters,
         "max_params": ceiling(teacher, level), "teacher_params_nonzero": params(teacher)[1],
         "budget": {"limit": vars(meter.budget), "used": meter.used},
@@ -151,7 +152,7 @@ def compress_run(
         seed_everything(seed)
         with tempfile.TemporaryDirectory(prefix=".scratch.", dir=out_dir) as scratch:
             task = build_task(teacher, env_spec, meter, level, seed, hyperparameters, Path(scratch),
-                              method.info.name)
+                              method.info.name, device)
             if isolated:
                 status, reason = _isolated(method, task, teacher, meter, out_dir / "policy", time_limit)
             else:
@@ -171,7 +172,7 @@ def _isolated(method: Method, task: Task, teacher: Policy, meter: Meter, destina
     outcome = task.scratch / "outcome.json"
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()  # safe: compression runs on the CPU and never initializes CUDA
+    pid = os.fork()  # safe: this process never initializes CUDA (the child resolves the task's device)
     if pid == 0:  # the child: whatever happens, it leaves through os._exit, never back into the caller
         code = 1
         try:
@@ -205,6 +206,7 @@ def _call(method: Method, task: Task, teacher: Policy, meter: Meter, destination
         if meter.exceeded:  # the method caught BudgetExceeded and carried on
             raise BudgetExceeded(meter.exceeded)
         if isinstance(policy, Policy):
+            policy.cpu()  # what is checked, saved and measured is a CPU policy, wherever it trained
             policy.apply_masks()  # masked weights are stored as zeros
         check_policy(policy, teacher, task.max_params)
         policy.metadata.update({"method": method.info.name, "level": task.level, "seed": task.seed})

@@ -37,6 +37,14 @@ OUTPUT_KINDS = ("q_values", "logits", "action")
 HEAD_KINDS = ("argmax", "rescale", "clip")
 
 
+def resolve_device(request: str) -> torch.device:
+    """The torch device for a config's `device`: `auto` takes a GPU when one is present. Call it in
+    the process that will use the device: asking for CUDA before a fork breaks CUDA in the child."""
+    if request == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(request)
+
+
 class PolicyFormatError(ValueError):
     """A policy that does not follow the format: unknown layer, bad spec, wrong tensors."""
 
@@ -237,13 +245,25 @@ class Policy(nn.Module):
             x = self.quant[key](layer, x) if key in self.quant else layer(x)
         return x
 
+    @property
+    def device(self) -> torch.device:
+        """Where its weights are: the CPU, except inside a training loop that runs on a GPU."""
+        return next(self.net.parameters(), torch.empty(0)).device
+
+    def _apply(self, fn, recurse=True):
+        """`.to(device)` and friends move the masks with the weights (a plain dict, not buffers: they
+        are saved as their own tensors)."""
+        super()._apply(fn, recurse)
+        self.masks = {name: fn(mask) for name, mask in self.masks.items()}
+        return self
+
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions for one observation or a batch, like SB3's predict."""
         obs = np.asarray(obs)
         single = obs.shape == self.obs_shape
-        batch = torch.as_tensor(obs[None] if single else obs)
-        actions = self.head(self(batch)).numpy()
+        batch = torch.as_tensor(obs[None] if single else obs, device=self.device)
+        actions = self.head(self(batch)).cpu().numpy()
         return actions[0] if single else actions
 
     # -- sparsity --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from policypress.core.budget import Budget, Meter, TeacherOracle
-from policypress.core.policy import Policy
+from policypress.core.policy import Policy, resolve_device
 
 
 @dataclasses.dataclass
@@ -32,6 +32,9 @@ class Task:
     - `log`: a logger whose lines go to the job's log file; `scratch`: a private folder.
     - `teacher_training`: how the teacher was trained, the env spec's `teacher` section (`algo`,
       `hyperparameters`), for methods that continue training with its RL loss.
+    - `device`: where training may run (the config's `device`; `auto` takes a GPU when present);
+      the oracle answers there. The shared loops (`distill`, `train_td`) train there and hand the
+      student back on the CPU; the policy a method returns is moved to the CPU in any case.
     """
 
     teacher: Policy
@@ -48,6 +51,11 @@ class Task:
     scratch: Path
     teacher_training: dict
     _meter: Meter = dataclasses.field(repr=False)  # the harness's; methods only read `remaining`
+    device_request: str = "cpu"
+
+    @property
+    def device(self) -> torch.device:
+        return resolve_device(self.device_request)
 
     def remaining(self, resource: str) -> int:
         """What is left of `env_steps`, `teacher_queries` or `gradient_updates`."""

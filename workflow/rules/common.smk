@@ -71,7 +71,7 @@ RESOURCES = {
     "compress": {"classic_control": (240, 4000), "box2d": (240, 4000), "mujoco": (240, 4000),
                  "atari": (960, 10000)},
 }
-GPU_FAMILIES = {"mujoco", "atari"}  # whose teachers ask for a GPU, unless the config's device is cpu
+GPU_FAMILIES = {"mujoco", "atari"}  # whose teacher and compress jobs ask for a GPU, unless the config's device is cpu
 
 
 def family_resource(step, position):
@@ -88,8 +88,14 @@ def time_limit_minutes(wildcards):
     return options.get("time_limit_minutes", 0.9 * family_resource("compress", 0)(wildcards))
 
 
-def teacher_gpus(wildcards):
+def gpus(wildcards):
     return int(config["device"] != "cpu" and ENV_SPECS[wildcards.env]["family"] in GPU_FAMILIES)
+
+
+def compress_device(wildcards):
+    """The config's device for the families whose networks are worth a GPU; the CPU for the small
+    MLPs of classic control and Box2D, which a GPU's per-kernel latency would only slow down."""
+    return config["device"] if gpus(wildcards) else "cpu"
 
 
 def method_fingerprint(wildcards):

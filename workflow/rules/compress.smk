@@ -22,6 +22,7 @@ rule compress:
         budget=env_spec_part("budget"),
         code=method_fingerprint,
         time_limit=time_limit_minutes,
+        device=compress_device,
         warmup=config["latency"]["warmup"],
         windows=config["latency"]["windows"],
         window_ms=config["latency"]["window_ms"],
@@ -30,11 +31,12 @@ rule compress:
     resources:
         runtime=family_resource("compress", 0),
         mem_mb=family_resource("compress", 1),
+        gpu=gpus,
     shell:
         "policypress compress --env {wildcards.env} --seed {wildcards.seed} --method {wildcards.method}"
         " --level {wildcards.level} --profile {params.profile} --teacher results/teachers/{wildcards.env}/{wildcards.seed}"
         " --out results/runs/{wildcards.env}/{wildcards.seed}/{wildcards.method}/{wildcards.level}"
         " --hyperparameters {params.hyperparameters:q} --config-source {params.config_source:q} {params.method_dirs}"
-        " --time-limit-minutes {params.time_limit}"
+        " --time-limit-minutes {params.time_limit} --device {params.device}"
         " --measure {output.metrics} --warmup {params.warmup} --windows {params.windows} --window-ms {params.window_ms}"
         " > {log} 2>&1"

@@ -18,7 +18,7 @@ rule train_teacher:
     resources:
         runtime=family_resource("train_teacher", 0),
         mem_mb=family_resource("train_teacher", 1),
-        gpu=teacher_gpus,
+        gpu=gpus,
     shell:
         "policypress train-teacher --env {wildcards.env} --seed {wildcards.seed} --profile {params.profile}"
         " --out results/teachers/{wildcards.env}/{wildcards.seed} --device {params.device} > {log} 2>&1"
