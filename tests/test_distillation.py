@@ -3,11 +3,20 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from policypress.compress.architecture import hidden_widths, resized, resized_spec, spec_param_count, uniformly_shrunk
-from policypress.compress.distillation import DISTILL_HYPERPARAMETERS, DistillConfig, distill, distillation_loss
-from policypress.core.budget import Budget, Meter
+from policypress.compress.distillation import (
+    DISTILL_HYPERPARAMETERS,
+    PARALLEL_ENVS,
+    Collector,
+    DistillConfig,
+    LabelledStates,
+    distill,
+    distillation_loss,
+)
+from policypress.core.budget import Budget, BudgetExceeded, Meter
 from policypress.core.harness import build_task
 from policypress.core.params import params
 from policypress.core.policy import Policy
@@ -42,6 +51,20 @@ def test_distill_spends_exactly_its_budget_and_keeps_masks(cartpole_spec, cartpo
     # states are limited by the smaller of env steps and teacher queries
     assert meter.used == {"env_steps": 250, "teacher_queries": 250, "gradient_updates": 40}
     assert torch.all(student.net[1].weight[~student.masks["1.weight"]] == 0)
+
+
+def test_side_by_side_collection_charges_each_step_and_query_and_stops_an_overdraft_at_limit_plus_one(
+        cartpole_spec, cartpole_teacher, tmp_path):
+    teacher = Policy.load(cartpole_teacher / "policy")
+    meter = Meter(Budget(env_steps=20, teacher_queries=100, gradient_updates=0))
+    task = build_task(teacher, cartpole_spec, meter, 1.0, 0, DISTILL_HYPERPARAMETERS, tmp_path)
+    collector, buffer = Collector(task), LabelledStates(100)
+    collector.collect(teacher, 11, 0.5, buffer)  # a whole batch of envs, then 3 of them
+    assert meter.used["env_steps"] == meter.used["teacher_queries"] == len(buffer) == 11 < PARALLEL_ENVS * 2
+    with pytest.raises(BudgetExceeded, match="env_steps would reach 21 > limit 20"):
+        collector.collect(teacher, 10, 0.5, buffer)
+    assert meter.used["env_steps"] == 20  # charged one by one up to the limit, never past it
+    torch.testing.assert_close(buffer.labels[:11], teacher(buffer.obs[:11]).detach())  # each state, its own label
 
 
 def test_temperature_follows_the_output_kind():

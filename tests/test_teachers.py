@@ -8,6 +8,7 @@ from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 
+from policypress.core.envs import make_env
 from policypress.core.policy import Policy
 from policypress.teachers import to_policy
 
@@ -92,7 +93,6 @@ def test_converted_policy_does_not_share_weights_with_the_model():
 def test_shipped_atari_specs_build_image_observations_and_their_cnn_teachers_convert_exactly(env_name, short_run):
     """The DQN (Nature CNN Q-network) and PPO (Nature CNN actor) Atari teachers, briefly trained
     with their spec's hyperparameters, act exactly as SB3 predicts on played and random frames."""
-    from policypress.core.envs import make_env
     from policypress.core.specs import load_env_spec
     from policypress.teachers import ALGORITHMS, sb3_kwargs
 
@@ -118,7 +118,7 @@ def test_shipped_atari_specs_build_image_observations_and_their_cnn_teachers_con
 
 
 def test_mujoco_spec_with_a_td3_teacher_validates():
-    from policypress.core.envs import action_space_kind, make_env
+    from policypress.core.envs import action_space_kind
     from policypress.core.specs import load_env_spec, validate
 
     teacher = {"algo": "td3", "policy": "MlpPolicy", "timesteps": {"smoke": 1, "quick": 1, "full": 1},
@@ -144,6 +144,31 @@ def test_the_teacher_is_the_best_checkpoint_on_validation_seeds(cartpole_spec, c
     seeds = [VALIDATION_SEED_OFFSET + i for i in range(cartpole_spec["teacher"]["checkpoints"]["episodes"])]
     assert np.mean(policy_returns(policy, cartpole_spec, seeds)) == info["validation_return"]
     assert min(info["eval_seeds"]) >= 1_000_000 > max(seeds)
+
+
+def test_episodes_played_side_by_side_are_the_episodes_played_one_at_a_time(cartpole_spec, cartpole_teacher,
+                                                                            monkeypatch):
+    """Evaluation batches its episodes (in groups: 3 here), yet each seed plays exactly its own episode."""
+    from policypress.measure import evaluate
+
+    monkeypatch.setattr(evaluate, "SIDE_BY_SIDE", 3)
+    policy, seeds = Policy.load(cartpole_teacher / "policy"), [1_000_000 + i for i in range(7)]
+
+    def alone(act) -> list[float]:
+        returns = []
+        for seed in seeds:
+            env = make_env(cartpole_spec)
+            env.action_space.seed(seed)
+            obs, _ = env.reset(seed=seed)
+            total, done = 0.0, False
+            while not done:
+                obs, reward, terminated, truncated, _ = env.step(act(env, obs))
+                total, done = total + reward, terminated or truncated
+            returns.append(total)
+        return returns
+
+    assert evaluate.policy_returns(policy, cartpole_spec, seeds) == alone(lambda _env, obs: policy.act(obs))
+    assert evaluate.random_returns(cartpole_spec, seeds) == alone(lambda env, _obs: env.action_space.sample())
 
 
 def test_the_device_is_recorded_and_auto_takes_the_cpu_without_a_gpu(cartpole_teacher):
