@@ -88,19 +88,20 @@ class TeacherOracle:
     def __init__(self, teacher: Policy, meter: Meter, device: str = "cpu"):
         self._teacher = teacher.clone().eval()
         self._meter = meter
-        self._device = device  # resolved and moved to on the first query: in the method's process, after the fork
+        self._device_request = device  # resolved on the first query: in the method's process, after the fork
+        self._device: torch.device | None = None
 
     @torch.no_grad()
     def __call__(self, observations: np.ndarray | torch.Tensor) -> torch.Tensor:
         """The outputs, on the task's device."""
-        device = resolve_device(self._device)
-        if self._teacher.device != device:
-            self._teacher.to(device)
-        batch = torch.as_tensor(np.asarray(observations) if isinstance(observations, np.ndarray) else observations)
+        if self._device is None:
+            self._device = resolve_device(self._device_request)
+            self._teacher.to(self._device)
+        batch = observations if isinstance(observations, torch.Tensor) else torch.as_tensor(np.asarray(observations))
         if batch.shape == self._teacher.obs_shape:
             batch = batch[None]
         self._meter.charge("teacher_queries", batch.shape[0])
-        return self._teacher(batch.to(device))
+        return self._teacher(batch.to(self._device))
 
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import numpy as np
@@ -44,8 +45,9 @@ def policy_returns(policy: Policy, env_spec: dict, seeds: list[int]) -> list[flo
 def random_returns(env_spec: dict, seeds: list[int]) -> list[float]:
     """The random-policy baseline of the normalized score, on the same episodes: each episode
     samples from an action space seeded with the episode's seed."""
-    spaces = {}
-    for seed in seeds:
-        spaces[seed] = make_env(env_spec).action_space
-        spaces[seed].seed(seed)
+    env = make_env(env_spec)
+    spaces = {seed: copy.deepcopy(env.action_space) for seed in seeds}
+    env.close()
+    for seed, space in spaces.items():
+        space.seed(seed)
     return run_episodes(env_spec, seeds, lambda _obs, running: np.stack([spaces[seed].sample() for seed in running]))
