@@ -116,7 +116,7 @@ def test_exports_carry_every_run_with_its_provenance(smoke_with_crash):
         assert set(run["budget"]["used"]) == {"env_steps", "teacher_queries", "gradient_updates"}
         assert len(run["method_sha256"]) == 64
         assert "machine" in run or run["status"] != "valid"
-    runs_csv = pd.read_csv(site / "runs.csv")
+    runs_csv = pd.read_csv(site / "runs.csv", dtype={"commit": str})  # a hash can be all digits
     assert (runs_csv["commit"] == provenance["commit"]).all() and len(runs_csv) == len(table)
     latex = (site / "tables.tex").read_text()
     assert latex.count(r"\toprule") == latex.count(r"\bottomrule") == 2  # cartpole, and across envs
