@@ -7,7 +7,7 @@ step, or one plain matrix product of the same multiply-accumulates. Ratios withi
 what to compare across machines; absolute times depend on the CPU. With `--results`, the wall
 time of a finished DAG split by rule, from Snakemake's `benchmark:` files.
 
-Usage: python benchmarks/pipeline_cost.py ENV TEACHER_DIR [--profile quick] [--level 0.05]
+Usage: python benchmarks/pipeline_cost.py ENV TEACHER_DIR [--level 0.05] [--steps 2000] [--updates 300]
        [--results results]
 """
 
@@ -181,7 +181,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("env")
     parser.add_argument("teacher_dir", type=Path)
-    parser.add_argument("--profile", default="quick")
     parser.add_argument("--level", type=float, default=0.05)
     parser.add_argument("--steps", type=int, default=2000, help="env steps per timing")
     parser.add_argument("--updates", type=int, default=300, help="updates per timing")
