@@ -28,7 +28,6 @@ import torch
 
 from policypress.compress.architecture import uniformly_shrunk
 from policypress.compress.distillation import Collector, LabelledStates, distillation_loss
-from policypress.compress.td import DQNSettings, Transitions, td_step
 from policypress.core.budget import Budget, CountedEnv, Meter
 from policypress.core.envs import make_env
 from policypress.core.harness import build_task, ceiling
@@ -118,10 +117,8 @@ def query_rows(spec: dict, task, teacher: Policy) -> list[tuple]:
 
 
 def update_rows(spec: dict, task, teacher: Policy, updates: int) -> list[tuple]:
-    """A distillation update of the level's student (RMSProp, batch 64) and a TD update of the full
-    network (Adam, the teacher's batch size), as the loops ran them before and run them now."""
+    """A distillation update of the level's student (RMSProp, batch 64), as the loop ran it before and runs it now."""
     rows = []
-    settings = DQNSettings.of_teacher(task.teacher_training) if task.teacher_training["algo"] == "dqn" else None
     student = uniformly_shrunk(teacher, task.max_params)
     states = observations(spec, 256).astype(np.float32)
     buffer = LabelledStates(len(states))
@@ -148,22 +145,6 @@ def update_rows(spec: dict, task, teacher: Policy, updates: int) -> list[tuple]:
             return updates
 
         rows.append((f"distill update, batch 64, student at the level: {label}", median_us(distill_updates), floor))
-    if settings is not None:
-        replay = Transitions(len(states))
-        for i in range(len(states) - 1):
-            replay.add(states[i], np.int64(i % 2), 1.0, states[i + 1], False)
-        network, target = teacher.clone(), teacher.clone()
-        floor = matmul_floor_us(macs(teacher)[0], 4 * settings.batch_size)  # and the target network's forward pass
-        for label, options in (("before (per-parameter loop)", {"foreach": False, "fused": False}), ("now", {})):
-            optimizer = task.make_optimizer(network.parameters(), "adam", lr=settings.learning_rate, **options)
-
-            def td_updates(optimizer=optimizer) -> int:
-                for _ in range(updates):
-                    td_step(network, target, replay.sample(settings.batch_size, task.rng), optimizer, settings)
-                return updates
-
-            cost = median_us(td_updates)
-            rows.append((f"TD update, batch {settings.batch_size}, full network: {label}", cost, floor))
     return rows
 
 

@@ -77,7 +77,7 @@ def ppo_teacher(tmp_path_factory):
     """A PPO teacher: the policy's logits, distilled at temperature 1."""
     from stable_baselines3 import PPO
 
-    from policypress.teachers import to_policy
+    from policypress.core.sb3 import to_policy
 
     model = PPO("MlpPolicy", "CartPole-v1", seed=0, n_steps=128, batch_size=64, n_epochs=2, device="cpu",
                 policy_kwargs={"net_arch": [32, 32]}).learn(256)

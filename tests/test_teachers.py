@@ -10,7 +10,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from policypress.core.envs import make_env
 from policypress.core.policy import Policy
-from policypress.teachers import to_policy
+from policypress.core.sb3 import to_policy
 
 N_OBS = 1000
 
@@ -94,7 +94,7 @@ def test_shipped_atari_specs_build_image_observations_and_their_cnn_teachers_con
     """The DQN (Nature CNN Q-network) and PPO (Nature CNN actor) Atari teachers, briefly trained
     with their spec's hyperparameters, act exactly as SB3 predicts on played and random frames."""
     from policypress.core.specs import load_env_spec
-    from policypress.teachers import ALGORITHMS, sb3_kwargs
+    from policypress.core.sb3 import ALGORITHMS, sb3_kwargs
 
     spec = load_env_spec(env_name)
     env = make_env(spec, teacher_training=True)

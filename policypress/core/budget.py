@@ -117,14 +117,18 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 FAST = {"adam": {"fused": True}, "adamw": {"fused": True}, "sgd": {"fused": True}, "rmsprop": {"foreach": True}}
 
 
+def charge_steps(optimizer: torch.optim.Optimizer, meter: Meter) -> torch.optim.Optimizer:
+    """`optimizer`, each of whose steps is charged one gradient update before it runs."""
+    optimizer.register_step_pre_hook(lambda *_: meter.charge("gradient_updates"))
+    return optimizer
+
+
 def optimizer_factory(meter: Meter) -> Callable[..., torch.optim.Optimizer]:
     """`make_optimizer(params, name="adam", **kwargs)`: a torch optimizer whose steps are charged."""
 
     def make_optimizer(params: Iterable, name: str = "adam", **kwargs: Any) -> torch.optim.Optimizer:
         if name not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {name!r} (known: {sorted(OPTIMIZERS)})")
-        optimizer = OPTIMIZERS[name](params, **{**FAST[name], **kwargs})
-        optimizer.register_step_pre_hook(lambda *_: meter.charge("gradient_updates"))
-        return optimizer
+        return charge_steps(OPTIMIZERS[name](params, **{**FAST[name], **kwargs}), meter)
 
     return make_optimizer

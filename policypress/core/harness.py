@@ -31,8 +31,8 @@ from policypress.core.envs import make_env
 from policypress.core.io import read_json, write_json
 from policypress.core.params import params
 from policypress.core.policy import Policy, PolicyFormatError
-from policypress.core.registry import Method
-from policypress.core.specs import ROOT, validate
+from policypress.core.registry import Method, MethodInfo
+from policypress.core.specs import ROOT, SpecError, validate
 from policypress.core.task import Task
 
 log = logging.getLogger("policypress.harness")
@@ -95,6 +95,31 @@ def check_policy(policy: object, teacher: Policy, max_params: int) -> None:
         raise InvalidPolicy(f"over its level's parameter ceiling: {nonzero} nonzero > {max_params}")
 
 
+def run_budget(info: MethodInfo, compression: Budget, teacher_cost: dict | None, networks: int = 1) -> Budget:
+    """What a run may spend. A post-training method starts from the trained teacher and gets the env's
+    compression budget. A during-training method trains from random weights without the teacher, so
+    it gets what the teacher's training spent plus the compression budget: the same interaction with
+    the environment in total. A method that trains several networks on each batch (EauDeQN's K, its
+    hyperparameter `networks`) gets that many times the updates, so that each network sees the
+    teacher's update-to-data ratio, as its paper compares it; the totals show the extra compute."""
+    if info.track == "post-training":
+        return compression
+    if teacher_cost is None:
+        raise ValueError("training_cost is missing (the teacher predates it): retrain the teacher")
+    return Budget(env_steps=teacher_cost["env_steps"] + compression.env_steps, teacher_queries=0,
+                  gradient_updates=networks * (teacher_cost["gradient_updates"] + compression.gradient_updates))
+
+
+def interaction(info: MethodInfo, used: dict, teacher_cost: dict | None) -> dict | None:
+    """The run's whole interaction with the env: its own use, plus the teacher's training where it started
+    from the teacher (None where that cost is unknown)."""
+    if info.track == "during-training":
+        return dict(used)
+    if teacher_cost is None:
+        return None
+    return {key: used[key] + teacher_cost.get(key, 0) for key in used}
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -106,7 +131,7 @@ def build_task(teacher: Policy, env_spec: dict, meter: Meter, level: float, seed
     """The task of one compression job; every resource it hands out charges `meter`."""
     held_out_from = env_spec["evaluation"]["seed_offset"]
     return Task(
-        teacher=teacher.clone(),
+        teacher=teacher.clone() if meter.budget.teacher_queries else None,  # during-training: no teacher at all
         make_env=lambda: CountedEnv(make_env(env_spec), meter, held_out_from),
         oracle=TeacherOracle(teacher, meter, device),
         make_optimizer=optimizer_factory(meter),
@@ -138,11 +163,18 @@ def compress_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     teacher = Policy.load(Path(teacher_dir) / "policy")
-    meter = Meter(Budget.from_spec(env_spec, profile))
+    teacher_info = Path(teacher_dir) / "teacher.json"
+    teacher_cost = read_json(teacher_info).get("training_cost") if teacher_info.is_file() else None
+    try:
+        budget = run_budget(method.info, Budget.from_spec(env_spec, profile), teacher_cost,
+                            int(hyperparameters.get("networks", 1)))
+    except ValueError as err:
+        raise SpecError(f"{teacher_info}: {err}") from err
+    meter = Meter(budget)
     run = {
         "env": env_spec["name"], "seed": seed, "method": method.info.name, "level": level,
         "profile": profile, "device": device, "method_source": method.source, "method_sha256": method.fingerprint(),
-        "hyperparameters": hyperparameters,
+        "track": method.info.track, "level_free": not method.info.uses_level, "hyperparameters": hyperparameters,
         "max_params": ceiling(teacher, level), "teacher_params_nonzero": params(teacher)[1],
         "budget": {"limit": vars(meter.budget), "used": meter.used},
     }
@@ -157,7 +189,8 @@ def compress_run(
                 status, reason = _isolated(method, task, teacher, meter, out_dir / "policy", time_limit)
             else:
                 status, reason = _call(method, task, teacher, meter, out_dir / "policy")
-    run.update(status=status, reason=reason, seconds=round(time.time() - started, 2))
+    run.update(status=status, reason=reason, seconds=round(time.time() - started, 2),
+               interaction=interaction(method.info, meter.used, teacher_cost))
     if status != "valid":
         print(f"policypress: {env_spec['name']}/{seed}/{method.info.name}/{level}: {status}: {reason}",
               file=sys.stderr)

@@ -27,6 +27,7 @@ ENTRY_POINT_GROUP = "policypress.methods"
 PLUGIN_PACKAGE = "policypress_methods."  # where plugin files are imported as modules
 ACTION_SPACES = ("discrete", "continuous")
 TEACHER_ALGOS = ("dqn", "ppo", "a2c", "sac", "td3")
+TRACKS = ("post-training", "during-training")
 HYPERPARAMETER_TYPES = (bool, int, float, str)
 
 
@@ -42,7 +43,11 @@ class MethodInfo:
     layer_types: tuple[str, ...] = tuple(LAYER_ARGS)
     teacher_algos: tuple[str, ...] = TEACHER_ALGOS  # what the teacher may have been trained with
     teacher_algos_reason: str = ""  # why the others are not supported (shown with n/a)
-    uses_level: bool = True  # False: the method ignores the level and runs once, at level 1.0
+    # post-training: starts from the trained teacher, with the teacher oracle and the env's compression
+    # budget. during-training: trains from random weights with the teacher's algorithm, without the
+    # teacher, on the teacher's training cost plus the compression budget (harness.run_budget).
+    track: str = "post-training"
+    uses_level: bool = True  # False: the method chooses its own size (or keeps the teacher's) and runs once, at level 1.0
     deviations: str = ""  # every deviation from the paper, and why
 
     def __post_init__(self) -> None:
@@ -55,6 +60,8 @@ class MethodInfo:
             problems.append(f"action_spaces {self.action_spaces} must be a non-empty subset of {ACTION_SPACES}")
         if not set(self.teacher_algos) <= set(TEACHER_ALGOS) or not self.teacher_algos:
             problems.append(f"teacher_algos {self.teacher_algos} must be a non-empty subset of {TEACHER_ALGOS}")
+        if self.track not in TRACKS:
+            problems.append(f"track {self.track!r} must be one of {TRACKS}")
         if not set(self.layer_types) <= set(LAYER_ARGS):
             problems.append(f"layer_types {self.layer_types} must be a subset of {tuple(LAYER_ARGS)}")
         for key, value in self.hyperparameters.items():

@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from policypress.core.budget import Budget, Meter, TeacherOracle
+from policypress.core.budget import Budget, Meter, TeacherOracle, charge_steps
 from policypress.core.policy import Policy, resolve_device
 
 
@@ -19,10 +19,12 @@ from policypress.core.policy import Policy, resolve_device
 class Task:
     """One compression job: a teacher, a level, a seed and the counted resources.
 
-    - `teacher`: a copy of the teacher `Policy` (read its weights; run it via `oracle`).
+    - `teacher`: a copy of the teacher `Policy` (read its weights; run it via `oracle`); None for a
+      during-training method, which trains from random weights and gets no teacher query.
     - `make_env()`: a new environment whose steps are charged to the budget.
     - `oracle(obs_batch)`: the teacher's raw outputs, one teacher query per observation.
-    - `make_optimizer(params, name="adam", **kw)`: a torch optimizer whose steps are charged.
+    - `make_optimizer(params, name="adam", **kw)`: a torch optimizer whose steps are charged;
+      `charge_updates(optimizer)` charges the steps of one made elsewhere (e.g. SB3's own).
     - `level`: the ceiling on the student's nonzero parameters, as a fraction of the teacher's;
       `max_params` is that ceiling as a count.
     - `hyperparameters`: the method's declared defaults with the config's overrides.
@@ -31,13 +33,13 @@ class Task:
     - `budget` (the limits) and `remaining(resource)`: plan the spending with these.
     - `log`: a logger whose lines go to the job's log file; `scratch`: a private folder.
     - `teacher_training`: how the teacher was trained, the env spec's `teacher` section (`algo`,
-      `hyperparameters`), for methods that continue training with its RL loss.
+      `policy`, `hyperparameters`): what a during-training method trains with.
     - `device`: where training may run (the config's `device`; `auto` takes a GPU when present);
-      the oracle answers there. The shared loops (`distill`, `train_td`) train there and hand the
-      student back on the CPU; the policy a method returns is moved to the CPU in any case.
+      the oracle answers there. `distill` and the during-training loop (SB3) train there, and hand
+      the student back on the CPU; the policy a method returns is moved to the CPU in any case.
     """
 
-    teacher: Policy
+    teacher: Policy | None
     make_env: Callable[[], gym.Env]
     oracle: TeacherOracle
     make_optimizer: Callable[..., torch.optim.Optimizer]
@@ -56,6 +58,10 @@ class Task:
     @property
     def device(self) -> torch.device:
         return resolve_device(self.device_request)
+
+    def charge_updates(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+        """`optimizer`, each of whose steps is now charged one gradient update."""
+        return charge_steps(optimizer, self._meter)
 
     def remaining(self, resource: str) -> int:
         """What is left of `env_steps`, `teacher_queries` or `gradient_updates`."""

@@ -53,9 +53,13 @@ def measure_run(run_dir: str | Path, teacher_dir: str | Path, env_spec: dict, la
     metrics = {key: run[key] for key in ("env", "seed", "method", "level", "profile", "status", "reason")}
     metrics["budget_used"] = run["budget"]["used"]
     metrics["teacher_params_nonzero"] = run["teacher_params_nonzero"]
+    metrics["track"], metrics["level_free"] = run.get("track", "post-training"), run.get("level_free", False)
+    for resource, total in (run.get("interaction") or {}).items():  # the teacher's training included, where used
+        metrics[f"total_{resource}"] = total
     if run["status"] == "valid":
         teacher_info = read_json(teacher_dir / "teacher.json")
         policy = Policy.load(run_dir / "policy")
+        metrics["engagement"] = policy.metadata.get("engagement", {})  # did the method's mechanism engage
         returns = policy_returns(policy, env_spec, teacher_info["eval_seeds"])
         metrics["returns"] = returns
         metrics.update(return_scores(returns, teacher_info["eval_returns"], teacher_info["random_returns"]))

@@ -27,8 +27,11 @@ def level_name(level):
 
 
 def levels_of(method):
-    """A method that ignores the level (the dense reference) runs once, at level 1."""
-    return config["levels"] if METHODS[method].info.uses_level else [1.0]
+    """A method that chooses its own size (or keeps the teacher's) runs once, at level 1; the others at
+    their own levels where the config names them, else at the config's."""
+    if not METHODS[method].info.uses_level:
+        return [1.0]
+    return (config["methods"][method] or {}).get("levels", config["levels"])
 
 
 RUNS = [

@@ -1,0 +1,133 @@
+"""The during-training track's loop: stable-baselines3's own algorithm, with the teacher's
+hyperparameters, trained from random weights inside a run's budget.
+
+Everything SB3 does is charged: its environments are the task's counted ones (with the spec's
+training wrappers, as the teacher had), and every step of every optimizer the model holds
+(DQN's, PPO's, SAC's actor, critic and entropy ones) is charged one gradient update. Learning
+stops before the budget would be overdrawn: before an env step when fewer than one step per env
+is left, and before a training round that would need more updates than remain (a round's size
+is the largest one seen so far). A method shapes the deployed actor through `after_update`,
+called after every step of the actor's optimizer with the policy *view* of the live actor (its
+layers are SB3's own modules) and the training progress: masks set on that view are applied
+after every actor update. The trained actor is converted exactly as teachers are (no checkpoint
+selection: the final model is the result, as in the papers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+
+from policypress.compress.distillation import SEED_RANGE
+from policypress.core.envs import apply_wrappers
+from policypress.core.policy import Policy
+from policypress.core.sb3 import actor_optimizer, build_model, to_policy
+from policypress.core.task import Task
+
+AfterUpdate = Callable[[Policy, float], None]  # (live actor view, progress 0..1)
+
+
+def optimizers_of(model: BaseAlgorithm) -> list[torch.optim.Optimizer]:
+    """Every optimizer the model holds, wherever SB3 keeps it (the model, its policy, or a sub-network)."""
+    found = {}
+    for owner in (model, *model.policy.modules()):
+        for value in vars(owner).values():
+            if isinstance(value, torch.optim.Optimizer):
+                found[id(value)] = value
+    return list(found.values())
+
+
+class BudgetGuard(BaseCallback):
+    """Stops `learn` before the budget runs out, and logs progress every tenth of it."""
+
+    def __init__(self, task: Task, total_steps: int, total_updates: int):
+        super().__init__()
+        self.task, self.total_steps, self.total_updates = task, total_steps, total_updates
+        self.round = 0  # the most updates one training round has taken so far
+        self.mark = 0
+        self.next_report = total_steps // 10
+
+    def spent_updates(self) -> int:
+        return self.total_updates - self.task.remaining("gradient_updates")
+
+    def progress(self) -> float:
+        """How far training is, by whichever budget runs out first."""
+        steps = self.total_steps - self.task.remaining("env_steps")
+        return min(1.0, max(steps / max(1, self.total_steps), self.spent_updates() / max(1, self.total_updates)))
+
+    def _on_rollout_start(self) -> None:  # right after the previous training round
+        self.round = max(self.round, self.spent_updates() - self.mark)
+        self.mark = self.spent_updates()
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.next_report:
+            self.next_report += max(1, self.total_steps // 10)
+            episodes = [info["r"] for info in self.model.ep_info_buffer]
+            self.task.log.info("%d/%d env steps, %d/%d updates, mean return of the last %d episodes: %s",
+                               self.total_steps - self.task.remaining("env_steps"), self.total_steps,
+                               self.spent_updates(), self.total_updates, len(episodes),
+                               f"{sum(episodes) / len(episodes):.1f}" if episodes else "n/a")
+        return (self.task.remaining("env_steps") >= self.model.n_envs
+                and self.task.remaining("gradient_updates") >= self.round)
+
+
+def train_agent(task: Task, after_update: AfterUpdate | None = None, algo: type[BaseAlgorithm] | None = None,
+                on_start: Callable[[BaseAlgorithm, Policy], None] | None = None,
+                before_update: Callable[[Policy], None] | None = None,
+                **overrides) -> tuple[BaseAlgorithm, Policy, BudgetGuard]:
+    """Train the teacher's algorithm (or its subclass `algo`) from random weights on the whole remaining
+    budget; `overrides` replace hyperparameters (e.g. `policy_kwargs={"net_arch": [16, 16]}`);
+    `on_start(model, live)` runs once the model is built, before it learns; `before_update(live)`
+    runs before every step of the actor's optimizer, its gradients computed (e.g. to add a
+    regularizer's gradient: the same as adding the regularizer to SB3's loss).
+    Returns the model, the live actor view (masks included) and the guard (for `progress()`)."""
+    spec = task.teacher_training
+    wrappers = spec.get("train_wrappers", [])
+    seed = int(task.rng.integers(SEED_RANGE))  # not the teacher's seed: its own initialisation and episodes
+    model = build_model(spec, lambda: apply_wrappers(task.make_env(), wrappers), seed, str(task.device), algo,
+                        **overrides)
+    for optimizer in optimizers_of(model):
+        task.charge_updates(optimizer)
+    live = to_policy(model, live=True)
+    total_steps, total_updates = task.remaining("env_steps"), task.remaining("gradient_updates")
+    guard = BudgetGuard(task, total_steps, total_updates)
+
+    def after_actor_step(*_) -> None:
+        if after_update is not None:
+            after_update(live, guard.progress())
+        live.apply_masks()
+
+    actor_optimizer(model).register_step_post_hook(after_actor_step)
+    if before_update is not None:
+        actor_optimizer(model).register_step_pre_hook(lambda *_: before_update(live))
+    if on_start is not None:
+        on_start(model, live)
+    # learn() counts in steps of all envs together; the guard stops it at the budget.
+    model.learn(total_timesteps=total_steps - total_steps % model.n_envs, callback=guard)
+    task.log.info("trained %d env steps and %d updates (%.0f%% of the budget)",
+                  total_steps - task.remaining("env_steps"), guard.spent_updates(), 100 * guard.progress())
+    return model, live, guard
+
+
+def deployed(model: BaseAlgorithm, live: Policy) -> Policy:
+    """The trained actor as a CPU `Policy`, exactly as a teacher is converted, with the live masks."""
+    policy = to_policy(model, model.get_vec_normalize_env())
+    policy.masks = {name: mask.cpu() for name, mask in live.masks.items()}
+    policy.apply_masks()
+    return policy
+
+
+
+def observations(model: BaseAlgorithm, count: int, rng) -> torch.Tensor:
+    """`count` observations the agent has seen lately, as its networks see them (normalized where the
+    env is): from the replay buffer, or from the current rollout of an on-policy algorithm."""
+    replay = getattr(model, "replay_buffer", None)
+    if replay is not None:
+        return replay.sample(count, env=model.get_vec_normalize_env()).observations
+    rollout = model.rollout_buffer
+    stored = rollout.observations[: rollout.buffer_size if rollout.full else rollout.pos]
+    stored = stored.reshape(-1, *stored.shape[2:])
+    return torch.as_tensor(stored[rng.integers(0, len(stored), size=count)], device=model.device)

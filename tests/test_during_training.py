@@ -1,0 +1,167 @@
+"""The during-training track: stable-baselines3's own algorithms from random weights, on the teacher's
+training cost plus the compression budget, with masks held after every gradient step."""
+
+import numpy as np
+import pytest
+import torch
+
+from policypress.compress.pruning import erk_masks, weight_count, weight_layers
+from policypress.compress.rl_training import deployed, train_agent
+from policypress.core.budget import Budget, Meter
+from policypress.core.harness import build_task, interaction, run_budget
+from policypress.core.io import read_json
+from policypress.core.params import params
+from policypress.core.policy import Policy
+from policypress.core.registry import MethodInfo
+from policypress.core.sb3 import actor_optimizer
+from tests.conftest import check, pendulum_spec, plugin, with_smoke_budget
+from tests.test_harness import run
+
+DURING = MethodInfo(name="during", summary="s", citation="c", track="during-training")
+POST = MethodInfo(name="post", summary="s", citation="c")
+
+
+def test_a_teacher_records_what_its_training_spent(cartpole_teacher, cartpole_spec):
+    # SB3's DQN collects train_freq (256) steps per round, so 1,500 steps end at 1,536; every round
+    # after learning_starts (200) makes gradient_steps (128) updates: six rounds.
+    assert read_json(cartpole_teacher / "teacher.json")["training_cost"] == {"env_steps": 1536,
+                                                                            "gradient_updates": 6 * 128}
+
+
+def test_the_run_budget_is_the_teachers_cost_plus_the_compression_budget_for_each_network():
+    budget, cost = Budget(400, 400, 50), {"env_steps": 1536, "gradient_updates": 768}
+    assert run_budget(POST, budget, cost) == budget
+    assert run_budget(DURING, budget, cost) == Budget(1936, 0, 818)
+    assert run_budget(DURING, budget, cost, networks=5) == Budget(1936, 0, 5 * 818)
+    with pytest.raises(ValueError, match="training_cost is missing"):
+        run_budget(DURING, budget, None)
+    used = {"env_steps": 10, "teacher_queries": 3, "gradient_updates": 7}
+    assert interaction(DURING, used, cost) == used  # its own use is all of it
+    assert interaction(POST, used, cost) == {"env_steps": 1546, "teacher_queries": 3, "gradient_updates": 775}
+    assert interaction(POST, used, None) is None
+
+
+@pytest.mark.parametrize("method, networks", [("gmp", 1), ("dense_small", 1), ("eaudeqn", 5), ("group_sparse_rl", 1)])
+def test_during_training_spends_at_most_the_teachers_cost_plus_the_budget(method, networks, cartpole_spec,
+                                                                          cartpole_teacher, tmp_path):
+    result = run(method, cartpole_spec, cartpole_teacher, tmp_path / method, level=0.1)
+    check(result, tmp_path / method, level_ceiling_structural=method in ("dense_small", "group_sparse_rl"))
+    cost, budget = read_json(cartpole_teacher / "teacher.json")["training_cost"], cartpole_spec["budget"]["smoke"]
+    limit, used = result["budget"]["limit"], result["budget"]["used"]
+    assert limit == {"env_steps": cost["env_steps"] + budget["env_steps"], "teacher_queries": 0,
+                     "gradient_updates": networks * (cost["gradient_updates"] + budget["gradient_updates"])}
+    assert used["teacher_queries"] == 0 and used["env_steps"] > cost["env_steps"]  # it trained as long as the teacher
+    assert result["track"] == "during-training" and result["interaction"] == used
+    engagement = Policy.load(tmp_path / method / "policy").metadata["engagement"]
+    assert engagement and all(isinstance(value, (bool, int, float)) for value in engagement.values())
+
+
+def test_a_post_training_run_counts_the_teachers_training_in_its_interaction(cartpole_spec, cartpole_teacher,
+                                                                             tmp_path):
+    result = run("dense", cartpole_spec, cartpole_teacher, tmp_path / "dense")
+    assert result["track"] == "post-training" and result["level_free"]
+    assert result["interaction"] == {"teacher_queries": 0, **read_json(cartpole_teacher / "teacher.json")["training_cost"]}
+
+
+@pytest.mark.parametrize("plugin_name, reason", [
+    ("trains_past_budget", "budget exceeded: env_steps would reach "),
+    ("asks_the_teacher", "budget exceeded: teacher_queries would reach 1 > limit 0"),
+])
+def test_a_during_training_method_cannot_spend_more_or_ask_the_teacher(plugin_name, reason, cartpole_spec,
+                                                                       cartpole_teacher, tmp_path):
+    result = run(plugin_name, cartpole_spec, cartpole_teacher, tmp_path / plugin_name)
+    assert result["status"] == "invalid" and result["reason"].startswith(reason)
+    assert all(result["budget"]["used"][k] <= v for k, v in result["budget"]["limit"].items())
+
+
+def tiny_ppo_spec(cartpole_spec: dict) -> dict:
+    teacher = {"algo": "ppo", "policy": "MlpPolicy", "timesteps": {"smoke": 256, "quick": 1, "full": 1},
+               "hyperparameters": {"n_steps": 64, "batch_size": 32, "n_epochs": 2,
+                                   "policy_kwargs": {"net_arch": [16, 16]}}}
+    return {**cartpole_spec, "teacher": teacher}
+
+
+def sb3_task(spec: dict, teacher_dir, tmp_path, env_steps: int, updates: int):
+    teacher = Policy.load(teacher_dir / "policy")
+    meter = Meter(Budget(env_steps=env_steps, teacher_queries=0, gradient_updates=updates))
+    return build_task(teacher, spec, meter, 0.5, 0, {}, tmp_path)
+
+
+@pytest.mark.parametrize("algo", ["dqn", "ppo", "sac"])
+def test_masks_hold_after_every_sb3_gradient_step_and_the_sparse_actor_acts_as_sb3_predicts(
+        algo, cartpole_spec, cartpole_teacher, pendulum_teacher, tmp_path):
+    spec, teacher_dir = {"dqn": (cartpole_spec, cartpole_teacher), "ppo": (tiny_ppo_spec(cartpole_spec),
+                         cartpole_teacher), "sac": (pendulum_spec(), pendulum_teacher)}[algo]
+    task = sb3_task(spec, teacher_dir, tmp_path, env_steps=600, updates=10_000)
+    checked = []
+
+    def start(model, live):
+        live.masks = erk_masks(live, weight_count(live) // 4)
+
+        def masked_weights_are_zero(*_):
+            named = dict(live.net.named_parameters())
+            checked.append(all(not named[name][~mask].any() for name, mask in live.masks.items()))
+
+        actor_optimizer(model).register_step_post_hook(masked_weights_are_zero)  # after train_agent's own hook
+
+    model, live, _ = train_agent(task, on_start=start)
+    assert len(checked) > 10 and all(checked)
+    policy = deployed(model, live)
+    assert params(policy)[1] <= params(policy)[0] - 3 * weight_count(policy) // 4 + len(weight_layers(policy))
+    # 1,000 states the agent met (SB3's buffers), and the deployed actor's actions on them.
+    if algo == "ppo":
+        states = model.rollout_buffer.observations.reshape(-1, *policy.obs_shape)
+        states = np.concatenate([states] * (1000 // len(states) + 1))[:1000]
+    else:
+        states = model.replay_buffer.observations[:1000, 0]
+    assert len(states) == 1000
+    expected = model.predict(states, deterministic=True)[0]
+    if policy.is_discrete:
+        assert np.array_equal(policy.act(states), expected)
+    else:
+        np.testing.assert_allclose(policy.act(states), expected, atol=1e-5)
+
+
+def test_training_stops_before_a_round_would_overdraw_the_updates(cartpole_spec, cartpole_teacher, tmp_path):
+    task = sb3_task(cartpole_spec, cartpole_teacher, tmp_path, env_steps=5000, updates=300)  # 2 rounds of 128 fit
+    train_agent(task)
+    assert task.remaining("gradient_updates") == 300 - 2 * 128
+    assert task.remaining("env_steps") < 5000 - 2 * 256
+
+
+def test_gmp_masks_follow_the_cubic_schedule_between_20_and_80_percent(cartpole_teacher):
+    actor = Policy.load(cartpole_teacher / "policy")
+    module = plugin("gmp")
+    ceiling = params(actor)[0] // 10
+    masks = module.GradualMasks(ceiling, {**module.INFO.hyperparameters, "mask_every": 1})
+    total = weight_count(actor)
+    final = 1 - (ceiling - (params(actor)[0] - total)) / total
+    for progress in (0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9):
+        masks(actor, progress)
+        expected = 0.0 if progress <= 0.2 else final * (1 - (1 - (min(progress, 0.8) - 0.2) / 0.6) ** 3)
+        assert masks.sparsity == pytest.approx(expected), progress
+    assert masks.completed and masks.mask_updates == 5  # from 20% to 80%; after it the masks are final
+    assert params(actor)[1] <= ceiling
+
+
+def test_eaudeqn_makes_the_minimum_loss_network_the_target_and_never_lowers_the_sparsity(cartpole_spec,
+                                                                                        cartpole_teacher, tmp_path):
+    module = plugin("eaudeqn")
+    task = sb3_task(cartpole_spec, cartpole_teacher, tmp_path, env_steps=100, updates=10_000)
+    task.hyperparameters.update(module.INFO.hyperparameters, max_speed=0.2)
+    model, _, _ = train_agent(task, algo=module.EauDeDQN,
+                              on_start=lambda model, live: setattr(model, "search", module.Search(task, model, live)))
+    search = model.search
+    density = module.weight_density
+    search.updates_since = 1
+    search.losses = [3.0, 2.0, 1.0, 4.0, 5.0]  # network 2 fits best
+    search.select()
+    assert search.history == [pytest.approx(0.1, abs=1e-3)] and search.sparser_choices == 1
+    assert density(search.online[0]) == pytest.approx(0.9, abs=1e-3)  # network 0 (SB3's, which plays) took it
+    assert [density(net) for net in search.online] == pytest.approx([0.9, 0.85, 0.8, 0.75, 0.7], abs=1e-3)
+    assert torch.equal(search.online[0].net[1].weight, search.model.q_net.q_net[0].weight)
+    search.losses, search.updates_since = [0.5, 1.0, 2.0, 3.0, 4.0], 1  # the densest fits best: the sparsity holds
+    search.select()
+    search.losses, search.updates_since = [5.0, 4.0, 3.0, 2.0, 1.0], 0  # no update since: no selection
+    search.select()
+    assert search.history == [pytest.approx(0.1, abs=1e-3)] * 2
