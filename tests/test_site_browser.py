@@ -52,11 +52,11 @@ def test_a_method_name_with_html_is_shown_as_text(site, browser):
 
 
 def test_clicking_a_header_sorts_the_table_both_ways(site, browser):
-    page = browser.open(site / "env-cartpole.html")
+    page = browser.open(site / "env-cartpole.html")  # its table per method × level, below the compression table
     column = page.evaluate(
-        "Array.from(document.querySelectorAll('thead th')).findIndex(th => th.textContent.trim() === 'method')")
-    read = f"Array.from(document.querySelectorAll('tbody tr')).map(tr => tr.cells[{column}].textContent)"
-    header = f"document.querySelectorAll('thead th')[{column}]"
+        "Array.from(document.querySelectorAll('#levels thead th')).findIndex(th => th.textContent.trim() === 'method')")
+    read = f"Array.from(document.querySelectorAll('#levels tbody tr')).map(tr => tr.cells[{column}].textContent)"
+    header = f"document.querySelectorAll('#levels thead th')[{column}]"
     page.evaluate(f"{header}.click()")
     ascending = page.evaluate(read)
     assert ascending == sorted(ascending, key=str.lower) and page.evaluate(

@@ -35,8 +35,13 @@ def _save(fig: plt.Figure, out: Path) -> Path:
 
 
 def score_vs_cost(summary: pd.DataFrame, env: str, x: str, xlabel: str, out: Path) -> Path:
-    """Score against a cost, one line per method across levels, with the 95% CIs as error bars."""
+    """Score against a cost, one line per method across levels, with the 95% CIs as error bars.
+
+    A level-free method's runs are drawn once, at their own size: the copies counted at lower
+    levels (`placed`) are the same runs."""
     valid = summary[(summary["env"] == env) & (summary["status"] == "valid")].copy()
+    if "placed" in valid:
+        valid = valid[~valid["placed"].astype(bool)]
     # Absolute µs differ between jobs by more than between policies; the ratio is measured in one job.
     valid["latency_fraction"] = 1.0 / valid["latency_speedup"]
     valid = valid.sort_values(x)
@@ -56,6 +61,8 @@ def score_vs_cost(summary: pd.DataFrame, env: str, x: str, xlabel: str, out: Pat
         ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    if x == "params_nonzero":
+        _mark_levels(ax, sorted(summary.loc[summary["env"] == env, "level"].unique()), valid)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{y.replace('_', ' ')} (IQM over seeds, 95% CI)")
     ax.set_title(f"{env}: {y.replace('_', ' ')} vs {xlabel.split(' (')[0]}")
@@ -64,6 +71,22 @@ def score_vs_cost(summary: pd.DataFrame, env: str, x: str, xlabel: str, out: Pat
     # a third of the render's time).
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, out)
+
+
+def _mark_levels(ax: plt.Axes, levels: list[float], valid: pd.DataFrame) -> None:
+    """Each level's ceiling (level × the teacher's nonzero parameters) as a dotted line, named on a
+    top axis: the levels span decades, and a point left of a line fits that level."""
+    teacher = (valid["params_nonzero"] / valid["params_fraction"]).median()
+    if pd.isna(teacher):
+        return
+    ceilings = [level * teacher for level in levels]
+    for ceiling in ceilings:
+        ax.axvline(ceiling, color="grey", linewidth=0.6, linestyle=":")
+    ax.set_xlim(min(ax.get_xlim()[0], 0.8 * min(ceilings)), max(ax.get_xlim()[1], 1.25 * max(ceilings)))
+    top = ax.secondary_xaxis("top")
+    top.set_xticks(ceilings, [f"{level:g}" for level in levels])
+    top.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    top.set_xlabel("level (ceiling: level × the teacher's nonzero parameters)")
 
 
 def performance_profile(profiles: dict[str, np.ndarray], cis: dict[str, np.ndarray], taus: np.ndarray,

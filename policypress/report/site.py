@@ -1,13 +1,16 @@
 """Render the leaderboard: a static, self-contained site, paper tables and every run with provenance.
 
 `results/leaderboard/` holds:
-- `index.html`: the aggregate ranking per level (IQM across envs and seeds with 95% CIs, tied
-  ranks, probability of improvement over the best baseline), performance profiles, links;
-- `env-<env>.html`: the env's table per method × level (ranks, Pareto fronts), plots, teachers;
+- `index.html`: per env, each method's compression at 95% retention (`headline`); then the
+  aggregate ranking per level (IQM across envs and seeds with 95% CIs, tied ranks, probability
+  of improvement over the best baseline), performance profiles, links;
+- `env-<env>.html`: the env's compression at 95% retention per method, then its table per
+  method × level (ranks, Pareto fronts, track, total interaction), plots, teachers;
 - `method-<method>.html`: a method's description, citation, hyperparameters, supported
-  families, deviations from its paper, and every one of its runs;
-- `leaderboard.md` (the env tables), `tables.md` and `tables.tex` (paper tables),
-  `summary.csv`, `ranking.csv`, `runs.csv` and `runs.json` (every run with its provenance), `plots/`.
+  families, deviations from its paper, whether its mechanisms engaged, and every one of its runs;
+- `leaderboard.md` (the env tables), `tables.md` and `tables.tex` (paper tables), `summary.csv`,
+  `compression.csv`, `ranking.csv`, `runs.csv` and `runs.json` (every run with its provenance), `plots/`.
+A level-free method's runs count at every level they fit (`aggregate.place_level_free`).
 Pages embed their plots and need no network; every text from a plugin or the table is escaped.
 """
 
@@ -26,7 +29,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from policypress.core.io import read_json, write_text
 from policypress.core.registry import load_method
 from policypress.report import exports, plots
-from policypress.report.aggregate import summarise
+from policypress.report.aggregate import is_true, place_level_free, summarise
+from policypress.report.headline import THRESHOLD, headline
 from policypress.report.pareto import FRONTS, mark_fronts
 from policypress.report.stats import aggregate_ranking, performance_profiles
 
@@ -36,6 +40,7 @@ TAUS = np.linspace(0.0, 1.25, 126)  # performance profiles: retention thresholds
 # (column, header, one-line explanation) in display order; docs/protocol.md defines each metric.
 COLUMNS = [
     ("method", "method", "compression method (see its page)"),
+    ("track", "track", "post-training (from the trained teacher) or during-training (from random weights)"),
     ("level", "level", "ceiling on nonzero parameters, as a fraction of the teacher's"),
     ("rank", "rank", "by the env's score within a level; '=' marks methods whose CIs overlap the leader's (tied)"),
     ("retention", "retention", "IQM over seeds of student return / teacher return on the same episodes, 95% CI"),
@@ -53,10 +58,15 @@ COLUMNS = [
     ("instructions", "instructions", "instructions of one inference of the standalone C export (callgrind, cc -O2)"),
     ("flash_bytes", "flash", "C export built for a Cortex-M4 (arm-none-eabi-gcc -Os): code + weights"),
     ("ram_bytes", "RAM", "the same build's static RAM: activation buffers (stack not counted)"),
+    ("total_env_steps", "env steps (total)",
+     "median over seeds of the run's whole interaction: its env steps plus its teacher's training where it used one"),
+    ("total_gradient_updates", "updates (total)",
+     "the same for gradient updates: the run's own plus its teacher's training where it used one"),
     ("seeds", "seeds", "runs aggregated"),
 ]
 RUN_COLUMNS = ["env", "seed", "level", "status", "reason", "retention", "normalized_score", "mean_return",
-               "params_nonzero", "latency_speedup", "instructions", "flash_bytes"]
+               "params_nonzero", "latency_speedup", "instructions", "flash_bytes", "total_env_steps",
+               "total_gradient_updates"]
 
 
 def page_name(kind: str, name: str) -> str:
@@ -78,7 +88,7 @@ def _fmt_number(value: float | None, digits: int = 3) -> str:
 def cell(row: pd.Series, column: str) -> tuple[str, float | str]:
     """(display text, sort key) of one table cell."""
     value = row.get(column)
-    if column in ("method", "seeds"):
+    if column in ("method", "seeds", "track"):
         return str(value), value
     if column == "level":
         return f"{value:g}", value
@@ -126,11 +136,28 @@ def teacher_returns(table: pd.DataFrame, env: str) -> list[dict]:
     return runs.groupby("seed")[["teacher_mean_return", "random_mean_return"]].first().reset_index().to_dict("records")
 
 
-def markdown(summary: pd.DataFrame) -> str:
+HEADLINE_HEADERS = ("method", "track", f"compression at {THRESHOLD:.0%}", "level reached", "rank")
+
+
+def headline_cells(row: pd.Series) -> list[tuple[str, float | str]]:
+    """(display text, sort key) of a headline row's cells, in the order of `HEADLINE_HEADERS`."""
+    rank = row["rank"] if isinstance(row["rank"], str) else "–"
+    return [(str(row["method"]), row["method"]), (str(row["track"]), row["track"]), exports.compression_text(row),
+            (f"{row['level']:g}", row["level"]) if not pd.isna(row["level"]) else ("–", -math.inf),
+            (rank, int(rank.rstrip("="))) if rank != "–" else (rank, math.inf)]
+
+
+def markdown(summary: pd.DataFrame, compression: pd.DataFrame | None = None) -> str:
     lines = ["# PolicyPress leaderboard", "",
              "Retention and normalized score: interquartile mean over seeds with 95% bootstrap CI.", ""]
     for env, group in summary.groupby("env", sort=True):
         lines += [f"## {env}", ""]
+        if compression is not None:
+            lines += [f"Compression at {THRESHOLD:.0%} retention (teacher / student nonzero params, 95% CI):", "",
+                      "| " + " | ".join(HEADLINE_HEADERS) + " |", "|" + "---|" * len(HEADLINE_HEADERS)]
+            for _, row in compression[compression["env"] == env].iterrows():
+                lines.append("| " + " | ".join(t.replace("|", "\\|") for t, _ in headline_cells(row)) + " |")
+            lines.append("")
         headers = [header for _, header, _ in COLUMNS] + ["status"]
         lines.append("| " + " | ".join(headers) + " |")
         lines.append("|" + "---|" * len(headers))
@@ -165,6 +192,27 @@ def _rows(frame: pd.DataFrame) -> list[dict]:
              "cells": [cell(row, column) for column, _, _ in COLUMNS]} for _, row in frame.iterrows()]
 
 
+def engagement(runs: pd.DataFrame) -> list[dict]:
+    """Whether one method's mechanisms engaged, per env and `engagement_<key>` column over its valid
+    runs that recorded it: for a flag, how many runs engaged; for a number, its median and range.
+    A method that ran without its mechanism doing anything looks like a weaker method otherwise."""
+    columns = [column for column in runs.columns if column.startswith("engagement_")]
+    rows = []
+    for env, in_env in runs[runs["status"] == "valid"].groupby("env", sort=True):
+        for column in columns:
+            values = in_env[column].dropna()
+            if values.empty:
+                continue
+            if values.map(lambda v: isinstance(v, bool | np.bool_) or str(v) in ("True", "False")).all():
+                text = f"{int(values.map(is_true).sum())}/{len(values)} runs"
+            else:
+                numbers = values.astype(float)
+                text = (f"median {_fmt_number(numbers.median())}, range {_fmt_number(numbers.min())}"
+                        f" to {_fmt_number(numbers.max())} ({len(values)} runs)")
+            rows.append({"env": env, "mechanism": column.removeprefix("engagement_"), "text": text})
+    return rows
+
+
 def _ranking_rows(ranking: pd.DataFrame, retention: pd.DataFrame) -> list[dict]:
     """The overview's rows: rank, normalized score and P(improvement), and retention where it is
     defined on every env."""
@@ -184,21 +232,43 @@ def _ranking_rows(ranking: pd.DataFrame, retention: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def _headline_rows(compression: pd.DataFrame, methods: list[dict]) -> list[dict]:
+    """The overview's compression table: one row per method, one (text, sort key) cell per env."""
+    envs = sorted(compression["env"].unique())
+    by_key = {(row["env"], row["method"]): row for _, row in compression.iterrows()}
+    rows = []
+    for method in methods:
+        cells = []
+        for env in envs:
+            row = by_key.get((env, method["name"]))
+            if row is None:
+                cells.append(("", -math.inf))
+                continue
+            text, key = exports.compression_text(row)
+            cells.append((f"{text} · rank {row['rank']}" if row["status"] == "reached" else text, key))
+        tracks = compression.loc[compression["method"] == method["name"], "track"]
+        rows.append({"method": method, "track": tracks.iloc[0] if len(tracks) else "", "cells": cells})
+    return rows
+
+
 def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], provenance: dict,
            baselines: list[str] | None = None, runs_json: str | Path | None = None) -> None:
     out_dir = Path(out_dir)
     table = pd.read_csv(table_csv, keep_default_na=False, na_values=[""])  # status "n/a" is a value, not NaN
-    summary = mark_fronts(summarise(table))
+    placed = place_level_free(table)  # a level-free run counts at every level it fits, here and across envs
+    summary = mark_fronts(summarise(placed))
+    compression = headline(placed)
     info = exports.provenance(provenance)
     # Across envs, the normalized score: retention is undefined where a teacher's return is negative.
-    ranking = aggregate_ranking(table, "normalized_score", set(baselines or []))
-    retention = aggregate_ranking(table, "retention", set())
+    ranking = aggregate_ranking(placed, "normalized_score", set(baselines or []))
+    retention = aggregate_ranking(placed, "retention", set())
 
     write_text(out_dir / "summary.csv", summary.to_csv(index=False))
+    write_text(out_dir / "compression.csv", compression.to_csv(index=False))
     write_text(out_dir / "ranking.csv", ranking.to_csv(index=False))
-    write_text(out_dir / "leaderboard.md", markdown(summary))
-    write_text(out_dir / "tables.md", exports.markdown_tables(summary, ranking))
-    write_text(out_dir / "tables.tex", exports.latex_tables(summary, ranking))
+    write_text(out_dir / "leaderboard.md", markdown(summary, compression))
+    write_text(out_dir / "tables.md", exports.markdown_tables(summary, ranking, compression))
+    write_text(out_dir / "tables.tex", exports.latex_tables(summary, ranking, compression))
     write_text(out_dir / "runs.csv", exports.runs_csv(table, info))
     runs = read_json(runs_json) if runs_json else table.to_dict("records")
     write_text(out_dir / "runs.json", exports.runs_json(runs, info))
@@ -206,26 +276,33 @@ def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], p
     levels = sorted(ranking["level"].unique(), reverse=True) if len(ranking) else []
     profiles = []
     for level in levels:
-        curves, cis = performance_profiles(table, level, "normalized_score", TAUS)
+        curves, cis = performance_profiles(placed, level, "normalized_score", TAUS)
         if curves:
             path = plots.performance_profile(curves, cis, TAUS, level, out_dir / "plots" / f"profile_{level:g}.png")
             profiles.append(_embed(path, f"performance profiles at level {level:g}"))
     envs = [{"name": env, "page": page_name("env", env)} for env in sorted(summary["env"].unique())]
     methods = [{"name": name, "page": page_name("method", name)} for name in sorted(summary["method"].unique())]
     jinja = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
-    common = {"envs": envs, "methods": methods, "provenance": provenance, "columns": COLUMNS}
+    common = {"envs": envs, "methods": methods, "provenance": provenance, "columns": COLUMNS,
+              "threshold": f"{THRESHOLD:.0%}", "headline_headers": HEADLINE_HEADERS}
 
     rows = _ranking_rows(ranking, retention)
     write_text(out_dir / "index.html", jinja.get_template("index.html.j2").render(
         **common, levels=[{"level": level, "rows": [r for r in rows if r["level"] == level]} for level in levels],
-        profiles=profiles, baselines=sorted(baselines or []), show_retention=any(r["retention"] != "–" for r in rows)))
+        profiles=profiles, baselines=sorted(baselines or []), show_retention=any(r["retention"] != "–" for r in rows),
+        headline=_headline_rows(compression, methods)))
     for env in envs:
+        in_env = compression[compression["env"] == env["name"]]
         write_text(out_dir / env["page"], jinja.get_template("env.html.j2").render(
             **common, env=env["name"], rows=_rows(summary[summary["env"] == env["name"]]),
+            headline=[{"page": page_name("method", row["method"]), "status": row["status"],
+                       "cells": headline_cells(row)} for _, row in in_env.iterrows()],
             plots=_env_plots(summary, env["name"], out_dir), teachers=teacher_returns(table, env["name"])))
     for method in methods:
-        runs_of = table[table["method"] == method["name"]].reindex(columns=RUN_COLUMNS)
+        of_method = placed[~placed["placed"] & (placed["method"] == method["name"])]
+        runs_of = of_method.reindex(columns=RUN_COLUMNS)
         write_text(out_dir / method["page"], jinja.get_template("method.html.j2").render(
-            **common, method=method_doc(method["name"], method_dirs),
+            **common, method=method_doc(method["name"], method_dirs), track=of_method["track"].iloc[0],
+            engagement=engagement(of_method),
             run_columns=RUN_COLUMNS, runs=[[("" if pd.isna(v) else _fmt_number(v) if isinstance(v, float) else v)
                                             for v in row] for row in runs_of.itertuples(index=False)]))

@@ -46,7 +46,7 @@ def _take(matrix: np.ndarray, runs: np.ndarray) -> np.ndarray:
     return np.take_along_axis(matrix[None], runs, axis=1)
 
 
-def _percentile_ci(estimates: np.ndarray) -> np.ndarray:
+def percentile_ci(estimates: np.ndarray) -> np.ndarray:
     """(2 × ...) lower and upper bounds: the bootstrap percentiles of `estimates` (reps first)."""
     tail = 100 * (1 - CONFIDENCE) / 2
     return np.percentile(estimates, [tail, 100 - tail], axis=0)
@@ -61,7 +61,7 @@ def iqm_with_ci(scores: np.ndarray) -> tuple[float, float, float]:
     """IQM and its 95% CI of a (runs,) or (runs × tasks) score array; the bootstrap resamples runs
     within each task."""
     matrix = _as_matrix(scores)
-    low, high = _percentile_ci(iqm(_resamples(matrix, np.random.RandomState(SEED))))
+    low, high = percentile_ci(iqm(_resamples(matrix, np.random.RandomState(SEED))))
     return float(iqm(matrix)), float(low), float(high)
 
 
@@ -83,7 +83,7 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> tuple[float, flo
         x_resampled, y_resampled = _take(x, runs[:, 0]), _take(y, runs[:, 1])
     else:
         x_resampled, y_resampled = _resamples(x, draws), _resamples(y, draws)
-    low, high = _percentile_ci(improvement(x_resampled, y_resampled))
+    low, high = percentile_ci(improvement(x_resampled, y_resampled))
     return float(improvement(x, y)), float(low), float(high)
 
 
@@ -160,7 +160,7 @@ def performance_profiles(table: pd.DataFrame, level: float, score: str, taus: np
     profiles, cis = {}, {}
     for method, matrix in matrices.items():
         profiles[method] = fraction_above(matrix, taus)
-        cis[method] = _percentile_ci(fraction_above(_resamples(matrix, draws), taus))
+        cis[method] = percentile_ci(fraction_above(_resamples(matrix, draws), taus))
     return profiles, cis
 
 
