@@ -15,8 +15,8 @@ import torch
 from stable_baselines3.common.env_util import make_vec_env
 
 from policypress.core.envs import make_env
-from policypress.core.specs import load_env_spec
 from policypress.core.sb3 import ALGORITHMS, sb3_kwargs
+from policypress.core.specs import load_env_spec
 
 
 def main() -> None:

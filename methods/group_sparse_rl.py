@@ -75,10 +75,10 @@ class GroupSparseTraining:
             obs = observations(self.model, self.hp["importance_batch"], self.task.rng)
             with torch.no_grad():
                 activations, outgoing = group_sparse.mean_activations(live, obs), group_sparse.outgoing_norms(live)
+            decay = self.hp["importance_decay"]
             for index, activation in activations.items():
                 measured = activation * outgoing[index]
-                previous = self.importance.get(index, measured)
-                self.importance[index] = self.hp["importance_decay"] * previous + (1 - self.hp["importance_decay"]) * measured
+                self.importance[index] = decay * self.importance.get(index, measured) + (1 - decay) * measured
         penalty = group_sparse.group_lasso_penalty(group_sparse.group_norms(live), self.importance, self.alive,
                                                    self.hp["penalty"], self.hp["importance_epsilon"])
         weights = [p for p in live.net.parameters() if p.grad is not None]

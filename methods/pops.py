@@ -197,6 +197,15 @@ class PoPS:
         self.evaluator = Evaluator(task, self.hp["eval_episodes"])
         self.collector = Collector(task)
         self.thresholds: Thresholds | None = None
+        # Whether PoPS's mechanism engaged (the leaderboard counts these): evaluations made, IPP phases
+        # that found a model at the objective, iterations that shrank the network, and whether the
+        # result had to be shrunk uniformly to the level's ceiling at the end.
+        self.engagement = {"pops_evaluations": 0, "pops_reached_objective": 0, "pops_iterations": 0,
+                           "pops_uniform_fallback": False}
+
+    def result(self, policy: Policy) -> Policy:
+        policy.metadata["engagement"] = dict(self.engagement)
+        return policy
 
     def teacher_data(self, phase: Phase) -> LabelledStates:
         """The teacher plays (ε = 0, as the authors' CartPole code) and labels its states."""
@@ -225,6 +234,7 @@ class PoPS:
         student.eval()
         score = self.evaluator.score(student)
         student.train()
+        self.engagement["pops_evaluations"] += 1
         return score
 
     def ipp(self, student: Policy, phase: Phase, final_sparsity: float) -> Policy:
@@ -263,6 +273,7 @@ class PoPS:
             if gate.below_streak >= self.hp["patience"] or unchanged >= self.hp["patience"]:
                 break
         student.eval()
+        self.engagement["pops_reached_objective"] += best_sparsity > 0
         return best
 
     def fit(self, student: Policy, phase: Phase) -> Policy:
@@ -296,7 +307,8 @@ class PoPS:
         if params(policy)[0] > self.task.max_params:  # the result is dense: its total must fit
             self.task.log.info("above the ceiling: shrinking uniformly to %d parameters", self.task.max_params)
             policy = uniformly_shrunk(policy, self.task.max_params)
-        return distill(self.task, policy, self.config)
+            self.engagement["pops_uniform_fallback"] = True
+        return self.result(distill(self.task, policy, self.config))
 
 
 def ceiling_sparsity(policy: Policy, max_params: int) -> float:
@@ -320,6 +332,7 @@ def run_pops(task: Task) -> Policy:
             task.log.info("iteration %d: the size changed by less than the tolerance; stopping", iteration + 1)
             break
         current = pops.fit(shrunk, Phase.share(task, 1.0 / (2 * (hp["iterations"] - iteration))))
+        pops.engagement["pops_iterations"] += 1
         task.log.info("iteration %d: %d parameters", iteration + 1, params(current)[0])
     return pops.fit_to_ceiling(current)
 
@@ -335,7 +348,8 @@ def run_ipp_only(task: Task) -> Policy:
     if params(pruned)[1] > task.max_params:  # the sparsest model that met the objective is above the ceiling
         pruned.masks = layerwise_magnitude_masks(pruned, target)
         pruned.apply_masks()
-    return distill(task, pruned, pops.config)  # the rest of the budget fine-tunes it under its mask
+        pops.engagement["pops_uniform_fallback"] = True  # here: pruned to the ceiling by magnitude
+    return pops.result(distill(task, pruned, pops.config))  # the rest of the budget fine-tunes it under its mask
 
 
 def run_shrink_once(task: Task) -> Policy:

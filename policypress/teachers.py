@@ -74,6 +74,17 @@ class TrainingMonitor(BaseCallback):
             self.model.save(self.zip_path)
 
 
+def floor_check(teacher: dict, validation_return: float, env: str, seed: int) -> dict:
+    """The spec's floor and whether the teacher's validation return reaches it (logged when it does not)."""
+    if "floor" not in teacher or math.isnan(validation_return):
+        return {}
+    floor = teacher["floor"]["return"]
+    if validation_return < floor:
+        log.warning("teacher %s/%d is below its floor: validation return %.1f < %g (%s)", env, seed,
+                    validation_return, floor, teacher["floor"]["source"])
+    return {"floor": floor, "meets_floor": bool(validation_return >= floor)}
+
+
 def train_teacher(env_spec: dict, profile: str, seed: int, out_dir: str | Path, device: str = "auto") -> dict:
     """Train, convert and evaluate one teacher; write model.zip, policy/, policy.onnx and teacher.json.
 
@@ -110,6 +121,7 @@ def train_teacher(env_spec: dict, profile: str, seed: int, out_dir: str | Path, 
         "device": str(model.device),
         "checkpoints": monitor.history,
         "validation_return": None if math.isnan(validation_return) else validation_return,
+        **floor_check(teacher, validation_return, env_spec["name"], seed),
         "eval_seeds": seeds,
         "eval_returns": policy_returns(policy, env_spec, seeds),
         "random_returns": random_returns(env_spec, seeds),

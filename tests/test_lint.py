@@ -6,6 +6,7 @@ import sys
 
 import yaml
 
+from policypress.core.registry import load_method
 from policypress.core.specs import ROOT
 
 
@@ -28,15 +29,17 @@ def test_snakemake_lint_is_clean_and_every_profile_dry_runs(tmp_path):
 def test_full_config_dry_run_lists_every_env_seed_method_and_level(tmp_path):
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     assert len(config["envs"]) == 7 and len(config["seeds"]) == 5
-    once = {"dense", "int8"}  # methods that ignore the level run once per env and seed
-    runs = len(config["envs"]) * len(config["seeds"]) * sum(
-        1 if method in once else len(config["levels"]) for method in config["methods"])
+    def levels(method: str) -> int:  # a method that chooses its own size (or keeps the teacher's) runs once
+        options = config["methods"][method] or {}
+        return len(options.get("levels", config["levels"])) if load_method(method).info.uses_level else 1
+
+    runs = len(config["envs"]) * len(config["seeds"]) * sum(levels(method) for method in config["methods"])
     command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
                "--configfile", str(ROOT / "config" / "config.yaml"), "-n", "--quiet", "rules"]
     dry_run = subprocess.run(command, capture_output=True, text=True)
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry_run.stdout + dry_run.stderr, re.MULTILINE))
     assert int(counts["train_teacher"]) == 35
-    assert int(counts["compress"]) == runs == 1610 and "measure" not in counts  # each compress job measures its run
+    assert int(counts["compress"]) == runs == 1680 and "measure" not in counts  # each compress job measures its run
 
 
 def test_jobs_ask_the_scheduler_for_what_their_family_needs(tmp_path):

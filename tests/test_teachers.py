@@ -93,8 +93,8 @@ def test_converted_policy_does_not_share_weights_with_the_model():
 def test_shipped_atari_specs_build_image_observations_and_their_cnn_teachers_convert_exactly(env_name, short_run):
     """The DQN (Nature CNN Q-network) and PPO (Nature CNN actor) Atari teachers, briefly trained
     with their spec's hyperparameters, act exactly as SB3 predicts on played and random frames."""
-    from policypress.core.specs import load_env_spec
     from policypress.core.sb3 import ALGORITHMS, sb3_kwargs
+    from policypress.core.specs import load_env_spec
 
     spec = load_env_spec(env_name)
     env = make_env(spec, teacher_training=True)
@@ -176,3 +176,14 @@ def test_the_device_is_recorded_and_auto_takes_the_cpu_without_a_gpu(cartpole_te
 
     info = json.loads((cartpole_teacher / "teacher.json").read_text())  # trained with device="auto"
     assert info["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_a_teacher_below_its_floor_is_recorded_and_logged(caplog):
+    from policypress.teachers import floor_check
+
+    spec = {"floor": {"return": 200, "source": "solved"}}
+    assert floor_check(spec, 250.0, "lunarlander", 0) == {"floor": 200, "meets_floor": True}
+    with caplog.at_level("WARNING", logger="policypress.teachers"):
+        assert floor_check(spec, 157.0, "lunarlander", 1) == {"floor": 200, "meets_floor": False}
+    assert "lunarlander/1 is below its floor: validation return 157.0 < 200 (solved)" in caplog.text
+    assert floor_check({}, 157.0, "lunarlander", 1) == {}  # no floor stated: nothing to check

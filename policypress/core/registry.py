@@ -47,7 +47,7 @@ class MethodInfo:
     # budget. during-training: trains from random weights with the teacher's algorithm, without the
     # teacher, on the teacher's training cost plus the compression budget (harness.run_budget).
     track: str = "post-training"
-    uses_level: bool = True  # False: the method chooses its own size (or keeps the teacher's) and runs once, at level 1.0
+    uses_level: bool = True  # False: it chooses its own size (or keeps the teacher's) and runs once, at level 1.0
     deviations: str = ""  # every deviation from the paper, and why
 
     def __post_init__(self) -> None:
