@@ -7,7 +7,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The default config only when none is given: Snakemake would otherwise merge a profile's config into
+# the default's, and a profile could not leave out a method or an env the default lists.
+if not workflow.configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
