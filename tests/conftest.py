@@ -72,19 +72,38 @@ def cnn_teacher(tmp_path_factory):
     return out
 
 
+def ppo_spec() -> dict:
+    """CartPole with a tiny PPO teacher (its logits are distilled at temperature 1)."""
+    spec = tiny_spec()
+    spec["teacher"] = {"algo": "ppo", "policy": "MlpPolicy", "timesteps": {"smoke": 256, "quick": 1, "full": 1},
+                       "checkpoints": {"count": 0, "episodes": 1},
+                       "hyperparameters": {"n_steps": 128, "batch_size": 64, "n_epochs": 2,
+                                           "policy_kwargs": {"net_arch": [32, 32]}}}
+    return spec
+
+
 @pytest.fixture(scope="session")
 def ppo_teacher(tmp_path_factory):
-    """A PPO teacher: the policy's logits, distilled at temperature 1."""
-    from stable_baselines3 import PPO
-
-    from policypress.core.sb3 import to_policy
-
-    model = PPO("MlpPolicy", "CartPole-v1", seed=0, n_steps=128, batch_size=64, n_epochs=2, device="cpu",
-                policy_kwargs={"net_arch": [32, 32]}).learn(256)
     out = tmp_path_factory.mktemp("ppo_teacher")
-    policy = to_policy(model)
-    assert policy.output == "logits"
-    policy.save(out / "policy")
+    train_teacher(ppo_spec(), "smoke", 0, out)
+    return out
+
+
+def sb3_cnn_spec() -> dict:
+    """Blink at 36x36, the smallest frame SB3's Nature CNN takes, with a tiny DQN CnnPolicy teacher."""
+    spec = blink_spec()
+    spec["env_kwargs"] = {"size": 36}
+    spec["teacher"] = {"algo": "dqn", "policy": "CnnPolicy", "timesteps": {"smoke": 200, "quick": 1, "full": 1},
+                       "checkpoints": {"count": 0, "episodes": 1},
+                       "hyperparameters": {"learning_starts": 50, "buffer_size": 500, "batch_size": 16,
+                                           "target_update_interval": 50}}
+    return spec
+
+
+@pytest.fixture(scope="session")
+def sb3_cnn_teacher(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sb3_cnn_teacher")
+    train_teacher(sb3_cnn_spec(), "smoke", 0, out)
     return out
 
 

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from policypress.core.policy import Policy
+from policypress.core.registry import load_method
 from policypress.core.specs import ROOT, load_env_spec
 from tests.test_export import assert_same_computation, c_run, onnx_run, played_states, random_states
 
@@ -26,7 +27,8 @@ SMOKE = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
 METRICS = ["mean_return", "retention", "normalized_score", "params_total", "params_nonzero", "bytes",
            "macs_dense", "macs_nonzero", "latency_us_median", "latency_us_p99", "teacher_latency_us_median",
            "latency_speedup", "instructions", "flash_bytes", "ram_bytes", "c_kernels"]
-ONCE = {"dense", "int8"}  # methods that ignore the level run once, at level 1
+# Methods that choose their own size (or keep the teacher's) run once, at level 1.
+ONCE = {name for name in SMOKE["methods"] if not load_method(name).info.uses_level}
 REPEATABLE = ["mean_return", "retention", "normalized_score", "params_total", "params_nonzero", "bytes",
               "macs_dense", "macs_nonzero", "instructions", "flash_bytes", "ram_bytes", "used_env_steps",
               "used_teacher_queries", "used_gradient_updates"]
@@ -101,7 +103,8 @@ def test_crashing_and_hanging_plugins_are_invalid_and_the_leaderboard_still_rend
     pops = (site / "method-pops.html").read_text()
     assert "Livne, Cohen" in pops and "Algorithm and details" in pops  # method pages come from the plugins
     assert "crashing crashed" in (site / "method-crashing.html").read_text()  # every run, failed ones too
-    assert (site / "leaderboard.md").read_text().count("| magnitude |") == len(SMOKE["levels"])
+    # one row per level, and one in the env's headline (the compression at 95% retention)
+    assert (site / "leaderboard.md").read_text().count("| magnitude |") == len(SMOKE["levels"]) + 1
 
 
 def test_exports_carry_every_run_with_its_provenance(smoke_with_crash):
@@ -119,7 +122,7 @@ def test_exports_carry_every_run_with_its_provenance(smoke_with_crash):
     runs_csv = pd.read_csv(site / "runs.csv", dtype={"commit": str})  # a hash can be all digits
     assert (runs_csv["commit"] == provenance["commit"]).all() and len(runs_csv) == len(table)
     latex = (site / "tables.tex").read_text()
-    assert latex.count(r"\toprule") == latex.count(r"\bottomrule") == 2  # cartpole, and across envs
+    assert latex.count(r"\toprule") == latex.count(r"\bottomrule") == 3  # the compression headline, cartpole, across envs
     assert r"distill\_int8" in latex and r"\textbf{" in latex
 
 

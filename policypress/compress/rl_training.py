@@ -127,7 +127,7 @@ def observations(model: BaseAlgorithm, count: int, rng) -> torch.Tensor:
     replay = getattr(model, "replay_buffer", None)
     if replay is not None:
         return replay.sample(count, env=model.get_vec_normalize_env()).observations
-    rollout = model.rollout_buffer
-    stored = rollout.observations[: rollout.buffer_size if rollout.full else rollout.pos]
-    stored = stored.reshape(-1, *stored.shape[2:])
+    rollout = model.rollout_buffer  # (steps, envs, *obs), flattened to (steps × envs, *obs) while PPO trains
+    stored = (rollout.observations if rollout.full else rollout.observations[: rollout.pos])
+    stored = stored.reshape(-1, *model.observation_space.shape)
     return torch.as_tensor(stored[rng.integers(0, len(stored), size=count)], device=model.device)

@@ -165,11 +165,13 @@ def compress_run(
     teacher = Policy.load(Path(teacher_dir) / "policy")
     teacher_info = Path(teacher_dir) / "teacher.json"
     teacher_cost = read_json(teacher_info).get("training_cost") if teacher_info.is_file() else None
-    try:
-        budget = run_budget(method.info, Budget.from_spec(env_spec, profile), teacher_cost,
-                            int(hyperparameters.get("networks", 1)))
-    except ValueError as err:
-        raise SpecError(f"{teacher_info}: {err}") from err
+    reason = unsupported_reason(method, teacher, env_spec["teacher"]["algo"])
+    budget = Budget.from_spec(env_spec, profile)
+    if reason is None:  # an n/a run spends nothing, whatever its track
+        try:
+            budget = run_budget(method.info, budget, teacher_cost, int(hyperparameters.get("networks", 1)))
+        except ValueError as err:
+            raise SpecError(f"{teacher_info}: {err}") from err
     meter = Meter(budget)
     run = {
         "env": env_spec["name"], "seed": seed, "method": method.info.name, "level": level,
@@ -179,7 +181,7 @@ def compress_run(
         "budget": {"limit": vars(meter.budget), "used": meter.used},
     }
     started = time.time()
-    status, reason = "n/a", unsupported_reason(method, teacher, env_spec["teacher"]["algo"])
+    status = "n/a"
     if reason is None:
         seed_everything(seed)
         with tempfile.TemporaryDirectory(prefix=".scratch.", dir=out_dir) as scratch:
