@@ -122,7 +122,7 @@ def test_exports_carry_every_run_with_its_provenance(smoke_with_crash):
     runs_csv = pd.read_csv(site / "runs.csv", dtype={"commit": str})  # a hash can be all digits
     assert (runs_csv["commit"] == provenance["commit"]).all() and len(runs_csv) == len(table)
     latex = (site / "tables.tex").read_text()
-    assert latex.count(r"\toprule") == latex.count(r"\bottomrule") == 3  # the compression headline, cartpole, across envs
+    assert latex.count(r"\toprule") == latex.count(r"\bottomrule") == 3  # headline, cartpole, across envs
     assert r"distill\_int8" in latex and r"\textbf{" in latex
 
 
