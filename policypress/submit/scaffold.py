@@ -37,6 +37,8 @@ INFO = MethodInfo(
     hyperparameters=dict(DISTILL_HYPERPARAMETERS),  # defaults; the config may override each one
     # action_spaces=("discrete",), teacher_algos=("dqn",), teacher_algos_reason="...", layer_types=(...):
     # declare what the method cannot handle; its runs there are n/a with your reason.
+    # track="during-training": trains from random weights with the teacher's SB3 algorithm (no teacher;
+    # policypress.compress.rl_training.train_agent); uses_level=False: it chooses its own size.
     deviations="",
 )
 
