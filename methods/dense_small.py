@@ -4,7 +4,8 @@ The teacher's own algorithm and hyperparameters (stable-baselines3 itself), from
 with the deployed actor's hidden widths those of the teacher scaled by one factor so that it fits
 the level's ceiling (as PoPS's and distillation's uniform shrink), and the same total interaction
 as every during-training method: the teacher's training cost plus the compression budget. It tells
-whether compressing a big network beats training a small one for as long.
+whether compressing a big network beats training a small one for as long. Like the teacher, the
+result is the best of the spec's checkpoints (and the end) on the validation episodes.
 
 The critic (PPO's value net, SAC's and TD3's Q-networks) keeps the teacher's size: it is not
 deployed. DQN's Q-network is the actor, so it is the small one. MLP actors only: SB3's CNN
@@ -34,7 +35,7 @@ def compress(task: Task) -> Policy:
     widths = hidden_widths(uniformly_shrunk(to_policy(full), task.max_params))
     task.log.info("actor hidden widths %s (the teacher's %s)", widths, hidden_widths(to_policy(full)))
     net_arch = actor_net_arch(full, widths)
-    model, live, _ = train_agent(task, policy_kwargs={"net_arch": net_arch})
-    policy = deployed(model, live)
+    model, live, guard = train_agent(task, policy_kwargs={"net_arch": net_arch})
+    policy = guard.result(deployed(model, live))  # the best checkpoint, as the teacher's
     policy.metadata["engagement"] = {"dense_small_width": widths[0]}
     return policy

@@ -16,8 +16,9 @@ Algorithm, as the authors' released configuration runs it (the loop is below):
    k/(K-1) × `max_speed` (magnitude pruning within each layer, layer densities by ERK as in gmp;
    biases are never pruned); optimizer states are reset. Network 0 keeps the target's sparsity,
    so the sparsity never falls, and rises only when a sparser network fits the targets as well.
-4. The deployed policy is network 0 at the end. It runs once per seed, not per level: the
-   leaderboard counts it at every level its size fits.
+4. The deployed policy is network 0, at the best of the spec's checkpoints (and the end) on the
+   validation episodes, as the teacher is chosen; on ties the later, sparser one. It runs once per
+   seed, not per level: the leaderboard counts it at every level its size fits.
 
 Engagement (policy metadata): the chosen sparsity, how many selections picked a sparser network,
 and whether the sparsity moved at all.
@@ -32,6 +33,7 @@ Deviations from the paper, and why:
   one (SB3's DQN can update the target several times between training bursts; a selection on
   no loss would be a coin toss).
 - DQN only: the paper's MuJoCo variant's design is not published.
+- The paper reports the final agent; here the best validated checkpoint, as every teacher is chosen.
 """
 
 from __future__ import annotations
@@ -152,11 +154,11 @@ def compress(task: Task) -> Policy:
     def attach(model: EauDeDQN, live: Policy) -> None:
         model.search = Search(task, model, live)
 
-    model, live, _ = train_agent(task, algo=EauDeDQN, on_start=attach)
+    model, live, guard = train_agent(task, algo=EauDeDQN, on_start=attach)
     search = model.search
     search.select()  # the updates since the last target update count too
-    policy = deployed(model, live)
-    chosen = 1.0 - weight_density(live)
+    policy = guard.result(deployed(model, live))  # the best checkpoint, as the teacher's (the later on ties)
+    chosen = 1.0 - weight_density(policy)
     task.log.info("EauDeQN chose sparsity %.4f after %d selections (%d sparser)", chosen, len(search.history),
                   search.sparser_choices)
     policy.metadata.update(eaudeqn_sparsity_history=search.history, engagement={

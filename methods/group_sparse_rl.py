@@ -17,7 +17,8 @@ Algorithm:
    regularizer has pushed the network, so it runs once per seed and the leaderboard counts it at
    every level its size fits.
 4. The rest of training runs under the masks; the surviving units are sliced into a dense,
-   smaller network.
+   smaller network. As for the teacher, the result is the best of the spec's checkpoints (and the
+   end) on the validation episodes, each sliced to its surviving units.
 
 Engagement (policy metadata): the fraction of hidden units removed.
 
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from policypress.compress.architecture import hidden_widths
 from policypress.compress.rl_training import deployed, observations, train_agent
 from policypress.compress.slicing import all_alive, neuron_masks, sliced
 from policypress.core.policy import Policy
@@ -105,12 +107,11 @@ class GroupSparseTraining:
 
 def compress(task: Task) -> Policy:
     run = GroupSparseTraining(task)
-    model, live, _ = train_agent(task, after_update=run.after_update, before_update=run.before_update,
-                                 on_start=run.start)
+    model, live, guard = train_agent(task, after_update=run.after_update, before_update=run.before_update,
+                                     on_start=run.start, finish=lambda policy: sliced(policy, run.alive))
+    policy = guard.result(sliced(deployed(model, live), run.alive))  # the best checkpoint, as the teacher's
     units = sum(len(keep) for keep in run.alive.values())
-    removed = units - sum(int(keep.sum()) for keep in run.alive.values())
-    task.log.info("removed %d of %d hidden units; widths %s", removed, units,
-                  [int(keep.sum()) for keep in run.alive.values()])
-    policy = sliced(deployed(model, live), run.alive)
+    removed = units - sum(hidden_widths(policy))  # of the chosen checkpoint
+    task.log.info("removed %d of %d hidden units; widths %s", removed, units, hidden_widths(policy))
     policy.metadata["engagement"] = {"group_sparse_removed_units": removed / units}
     return policy

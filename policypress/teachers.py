@@ -16,11 +16,11 @@ import stable_baselines3
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from policypress.core.envs import make_env
+from policypress.core.envs import Validator, make_env
 from policypress.core.io import write_json
 from policypress.core.policy import Policy
 from policypress.core.sb3 import build_model, count_optimizer_steps, to_policy
-from policypress.measure.evaluate import VALIDATION_SEED_OFFSET, eval_seeds, policy_returns, random_returns
+from policypress.measure.evaluate import eval_seeds, policy_returns, random_returns
 from policypress.measure.onnx_export import export_onnx
 
 log = logging.getLogger("policypress.teachers")
@@ -41,7 +41,7 @@ class TrainingMonitor(BaseCallback):
         self.total, self.env_spec, self.zip_path = total, env_spec, zip_path
         self.report_every = max(1, total // 10)
         self.check_every = total // count if count else None
-        self.seeds = [VALIDATION_SEED_OFFSET + i for i in range(episodes)]
+        self.validate = Validator(env_spec, episodes, count)  # the last checkpoint is the end
         self.started = time.time()
         self.next_report, self.next_check = self.report_every, self.check_every
         self.history: list[dict] = []
@@ -66,7 +66,7 @@ class TrainingMonitor(BaseCallback):
             self.best = (math.nan, policy)
             self.model.save(self.zip_path)
             return
-        score = float(np.mean(policy_returns(policy, self.env_spec, self.seeds)))
+        score = self.validate(policy)
         self.history.append({"step": self.num_timesteps, "validation_return": score})
         log.info("checkpoint at %d steps: validation return %.1f", self.num_timesteps, score)
         if self.best is None or score > self.best[0]:

@@ -166,3 +166,40 @@ def test_eaudeqn_makes_the_minimum_loss_network_the_target_and_never_lowers_the_
     search.losses, search.updates_since = [5.0, 4.0, 3.0, 2.0, 1.0], 0  # no update since: no selection
     search.select()
     assert search.history == [pytest.approx(0.1, abs=1e-3)] * 2
+
+
+def test_the_result_is_the_best_validated_checkpoint_within_the_ceiling_the_later_on_ties(cartpole_spec,
+                                                                                          cartpole_teacher, tmp_path):
+    spec = {**cartpole_spec, "teacher": {**cartpole_spec["teacher"], "checkpoints": {"count": 4, "episodes": 1}}}
+    task = sb3_task(spec, cartpole_teacher, tmp_path, env_steps=1200, updates=10_000)
+    scores = iter([10.0, 30.0, 30.0, 5.0])  # the second and third tie: the third wins
+    seen = []
+
+    def validate(policy):
+        seen.append(policy)
+        return next(scores)
+
+    task.validate, task.max_params = validate, 10**9
+    model, live, guard = train_agent(task)
+    result = guard.result(deployed(model, live))
+    assert len(seen) == 4 and result is seen[2]  # 4 evenly spaced checkpoints, the last at the end, as the teacher's
+    assert result.metadata["validation_return"] == 30.0 and len(result.metadata["checkpoints"]) == 4
+    # A checkpoint over the level's ceiling is never validated, nor chosen.
+    task = sb3_task(spec, cartpole_teacher, tmp_path, env_steps=1200, updates=10_000)
+    task.max_params, task.validate = 10, validate
+    model, live, guard = train_agent(task)
+    final = deployed(model, live)
+    assert guard.result(final) is final and len(seen) == 4
+
+
+def test_validation_plays_the_validation_episodes_and_is_capped_at_the_teachers_checkpoints(cartpole_spec,
+                                                                                          cartpole_teacher):
+    from policypress.core.envs import VALIDATION_SEED_OFFSET, Validator
+    from policypress.measure.evaluate import policy_returns
+
+    teacher = Policy.load(cartpole_teacher / "policy")
+    validate = Validator(cartpole_spec, episodes=2, calls=2)
+    expected = np.mean(policy_returns(teacher, cartpole_spec, [VALIDATION_SEED_OFFSET, VALIDATION_SEED_OFFSET + 1]))
+    assert validate(teacher) == validate(teacher) == expected
+    with pytest.raises(RuntimeError, match="validation refused"):
+        validate(teacher)

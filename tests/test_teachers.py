@@ -131,7 +131,8 @@ def test_mujoco_spec_with_a_td3_teacher_validates():
 def test_the_teacher_is_the_best_checkpoint_on_validation_seeds(cartpole_spec, cartpole_teacher):
     import json
 
-    from policypress.measure.evaluate import VALIDATION_SEED_OFFSET, policy_returns
+    from policypress.core.envs import VALIDATION_SEED_OFFSET
+    from policypress.measure.evaluate import policy_returns
 
     info = json.loads((cartpole_teacher / "teacher.json").read_text())
     history = info["checkpoints"]

@@ -9,8 +9,11 @@ is left, and before a training round that would need more updates than remain (a
 is the largest one seen so far). A method shapes the deployed actor through `after_update`,
 called after every step of the actor's optimizer with the policy *view* of the live actor (its
 layers are SB3's own modules) and the training progress: masks set on that view are applied
-after every actor update. The trained actor is converted exactly as teachers are (no checkpoint
-selection: the final model is the result, as in the papers).
+after every actor update. The trained actor is converted exactly as teachers are, and chosen as
+the teacher's is: at the spec's `count` evenly spaced checkpoints and at the end, the actor (if it
+fits the level's ceiling) is played on the validation episodes (`task.validate`, free and
+capped, as the teacher's), and the best one is the result, the later one on ties (a later
+checkpoint has trained longer and is, for a pruning method, the sparser one).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from policypress.compress.distillation import SEED_RANGE
 from policypress.core.envs import apply_wrappers
+from policypress.core.params import params
 from policypress.core.policy import Policy
 from policypress.core.sb3 import actor_optimizer, build_model, to_policy
 from policypress.core.task import Task
@@ -41,14 +45,46 @@ def optimizers_of(model: BaseAlgorithm) -> list[torch.optim.Optimizer]:
 
 
 class BudgetGuard(BaseCallback):
-    """Stops `learn` before the budget runs out, and logs progress every tenth of it."""
+    """Stops `learn` before the budget runs out, logs progress every tenth of it, and keeps the best
+    checkpoint (`best`: its validation return and policy; `history`: every checkpoint's)."""
 
-    def __init__(self, task: Task, total_steps: int, total_updates: int):
+    def __init__(self, task: Task, total_steps: int, total_updates: int, live: Policy,
+                 finish: Callable[[Policy], Policy]):
         super().__init__()
         self.task, self.total_steps, self.total_updates = task, total_steps, total_updates
+        self.live, self.finish = live, finish
         self.round = 0  # the most updates one training round has taken so far
         self.mark = 0
         self.next_report = total_steps // 10
+        count = task.teacher_training.get("checkpoints", {"count": 0})["count"]
+        # Checkpoints at evenly spaced progress (training may end on either budget), the last at the end.
+        self.check_every = 1.0 / count if count and task.validate else None
+        self.next_check = self.check_every or 2.0
+        self.best: tuple[float, Policy] | None = None
+        self.history: list[dict] = []
+
+    def checkpoint(self, policy: Policy | None = None) -> None:
+        """Validate `policy` (by default the actor now, finished) if it fits the level's ceiling; keep it if it
+        is the best so far."""
+        if self.check_every is None:  # no selection (no checkpoints in the spec): the final actor is the result
+            return
+        policy = policy if policy is not None else self.finish(deployed(self.model, self.live))
+        if params(policy)[1] > self.task.max_params:
+            return
+        score = self.task.validate(policy)
+        self.history.append({"step": self.num_timesteps, "validation_return": score})
+        self.task.log.info("checkpoint at %d env steps: validation return %.1f", self.num_timesteps, score)
+        if self.best is None or score >= self.best[0]:
+            self.best = (score, policy)
+
+    def result(self, final: Policy) -> Policy:
+        """The best validated checkpoint, the final actor (`final`, finished) a candidate too."""
+        self.checkpoint(final)
+        if self.best is None:
+            return final
+        score, policy = self.best
+        policy.metadata.update(validation_return=score, checkpoints=self.history)
+        return policy
 
     def spent_updates(self) -> int:
         return self.total_updates - self.task.remaining("gradient_updates")
@@ -63,6 +99,9 @@ class BudgetGuard(BaseCallback):
         self.mark = self.spent_updates()
 
     def _on_step(self) -> bool:
+        if self.progress() >= self.next_check and self.next_check < 1.0:  # the end's checkpoint is `result`'s
+            self.next_check += self.check_every
+            self.checkpoint()
         if self.num_timesteps >= self.next_report:
             self.next_report += max(1, self.total_steps // 10)
             episodes = [info["r"] for info in self.model.ep_info_buffer]
@@ -77,13 +116,16 @@ class BudgetGuard(BaseCallback):
 def train_agent(task: Task, after_update: AfterUpdate | None = None, algo: type[BaseAlgorithm] | None = None,
                 on_start: Callable[[BaseAlgorithm, Policy], None] | None = None,
                 before_update: Callable[[Policy], None] | None = None,
+                finish: Callable[[Policy], Policy] = lambda policy: policy,
                 **overrides) -> tuple[BaseAlgorithm, Policy, BudgetGuard]:
     """Train the teacher's algorithm (or its subclass `algo`) from random weights on the whole remaining
     budget; `overrides` replace hyperparameters (e.g. `policy_kwargs={"net_arch": [16, 16]}`);
     `on_start(model, live)` runs once the model is built, before it learns; `before_update(live)`
     runs before every step of the actor's optimizer, its gradients computed (e.g. to add a
-    regularizer's gradient: the same as adding the regularizer to SB3's loss).
-    Returns the model, the live actor view (masks included) and the guard (for `progress()`)."""
+    regularizer's gradient: the same as adding the regularizer to SB3's loss); `finish(policy)` turns
+    a checkpoint into what the method would return (e.g. slices away removed units).
+    Returns the model, the live actor view (masks included) and the guard (`progress()`, and
+    `result(final)`: the best checkpoint, the method's final policy included)."""
     spec = task.teacher_training
     wrappers = spec.get("train_wrappers", [])
     seed = int(task.rng.integers(SEED_RANGE))  # not the teacher's seed: its own initialisation and episodes
@@ -93,7 +135,7 @@ def train_agent(task: Task, after_update: AfterUpdate | None = None, algo: type[
         task.charge_updates(optimizer)
     live = to_policy(model, live=True)
     total_steps, total_updates = task.remaining("env_steps"), task.remaining("gradient_updates")
-    guard = BudgetGuard(task, total_steps, total_updates)
+    guard = BudgetGuard(task, total_steps, total_updates, live, finish)
 
     def after_actor_step(*_) -> None:
         if after_update is not None:
@@ -113,7 +155,7 @@ def train_agent(task: Task, after_update: AfterUpdate | None = None, algo: type[
 
 
 def deployed(model: BaseAlgorithm, live: Policy) -> Policy:
-    """The trained actor as a CPU `Policy`, exactly as a teacher is converted, with the live masks."""
+    """The actor as it is now, as a CPU `Policy`, exactly as a teacher is converted, with the live masks."""
     policy = to_policy(model, model.get_vec_normalize_env())
     policy.masks = {name: mask.cpu() for name, mask in live.masks.items()}
     policy.apply_masks()

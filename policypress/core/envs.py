@@ -8,6 +8,11 @@ import gymnasium as gym
 import gymnasium.wrappers
 import numpy as np
 
+# Seeds of checkpoint selection (the teacher's, and a during-training run's): above every training
+# seed (< 1000) and method seed (< 500 000), below every held-out evaluation seed (>= 1 000 000,
+# enforced by the env schema).
+VALIDATION_SEED_OFFSET = 500_000
+
 
 def make_env(spec: dict, teacher_training: bool = False) -> gym.Env:
     """The environment as the policy sees it: gymnasium.make plus the spec's wrappers, in order.
@@ -65,3 +70,23 @@ def play_episodes(envs: Sequence[gym.Env], seeds: Sequence[int | None],
                 still.append(i)
         running = still
     return returns
+
+
+class Validator:
+    """Checkpoint selection's validation return: the mean over `episodes` validation episodes (seeds
+    VALIDATION_SEED_OFFSET + i, deterministic actions), at most `calls` times. The teacher's checkpoints
+    are chosen this way without charge; a during-training run gets the same, and no more."""
+
+    def __init__(self, spec: dict, episodes: int, calls: int):
+        self.spec, self.seeds, self.calls = spec, [VALIDATION_SEED_OFFSET + i for i in range(episodes)], calls
+
+    def __call__(self, policy) -> float:
+        if self.calls <= 0:
+            raise RuntimeError("validation refused: a run gets as many validations as the teacher's checkpoints")
+        self.calls -= 1
+        envs = [make_env(self.spec) for _ in self.seeds]
+        policy.eval()
+        returns = play_episodes(envs, self.seeds, lambda obs, _running: policy.act(obs))
+        for env in envs:
+            env.close()
+        return float(np.mean(returns))

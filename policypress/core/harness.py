@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from policypress.core.budget import Budget, BudgetExceeded, CountedEnv, Meter, TeacherOracle, optimizer_factory
-from policypress.core.envs import make_env
+from policypress.core.envs import Validator, make_env
 from policypress.core.io import read_json, write_json
 from policypress.core.params import params
 from policypress.core.policy import Policy, PolicyFormatError
@@ -130,6 +130,7 @@ def build_task(teacher: Policy, env_spec: dict, meter: Meter, level: float, seed
                hyperparameters: dict, scratch: Path, method_name: str = "method", device: str = "cpu") -> Task:
     """The task of one compression job; every resource it hands out charges `meter`."""
     held_out_from = env_spec["evaluation"]["seed_offset"]
+    selection = env_spec["teacher"].get("checkpoints", {"count": 0, "episodes": 1})
     return Task(
         teacher=teacher.clone() if meter.budget.teacher_queries else None,  # during-training: no teacher at all
         make_env=lambda: CountedEnv(make_env(env_spec), meter, held_out_from),
@@ -139,6 +140,8 @@ def build_task(teacher: Policy, env_spec: dict, meter: Meter, level: float, seed
         rng=np.random.default_rng(seed), budget=meter.budget,
         log=logging.getLogger(f"policypress.method.{method_name}"), scratch=scratch,
         teacher_training=copy.deepcopy(env_spec["teacher"]), _meter=meter, device_request=device,
+        validate=None if meter.budget.teacher_queries else Validator(env_spec, selection["episodes"],
+                                                                      selection["count"]),
     )
 
 

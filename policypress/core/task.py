@@ -34,6 +34,9 @@ class Task:
     - `log`: a logger whose lines go to the job's log file; `scratch`: a private folder.
     - `teacher_training`: how the teacher was trained, the env spec's `teacher` section (`algo`,
       `policy`, `hyperparameters`): what a during-training method trains with.
+    - `validate(policy)`: a during-training run's checkpoint selection, as the teacher's: the mean return
+      on the validation episodes, free, at most as many times as the teacher had checkpoints;
+      None for a post-training method, whose evaluations are charged env steps.
     - `device`: where training may run (the config's `device`; `auto` takes a GPU when present);
       the oracle answers there. `distill` and the during-training loop (SB3) train there, and hand
       the student back on the CPU; the policy a method returns is moved to the CPU in any case.
@@ -54,6 +57,7 @@ class Task:
     teacher_training: dict
     _meter: Meter = dataclasses.field(repr=False)  # the harness's; methods only read `remaining`
     device_request: str = "cpu"
+    validate: Callable[[Policy], float] | None = None
 
     @property
     def device(self) -> torch.device:

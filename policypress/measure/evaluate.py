@@ -10,10 +10,6 @@ import numpy as np
 from policypress.core.envs import make_env, play_episodes
 from policypress.core.policy import Policy
 
-# Seeds of the teacher's checkpoint selection: above every training seed (< 1000) and method seed
-# (< 500 000), below every held-out evaluation seed (>= 1 000 000, enforced by the env schema).
-VALIDATION_SEED_OFFSET = 500_000
-
 
 def eval_seeds(env_spec: dict, profile: str) -> list[int]:
     """Episode i resets with seed_offset + i: disjoint from every training seed (schema: >= 1e6)."""
