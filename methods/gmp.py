@@ -25,7 +25,8 @@ Deviations from the papers, and why:
 - `mask_every` is 100 actor updates (JaxPruner: 1,000 of 2.5M), so that short runs still get
   hundreds of mask updates.
 - Only the deployed actor is pruned; SAC's and PPO's critics stay dense (they are not deployed;
-  Graesser et al. prune every network).
+  Graesser et al. prune every network), except features they share with the actor (SB3's CNN
+  policies), which are pruned with it.
 - The papers report the final agent; here the best validated checkpoint, because every teacher
   is chosen that way (rl-baselines3-zoo's practice), and DQN's return swings widely between
   checkpoints (the seed-0 CartPole teacher's: 412, 122, 500, 106, ... 500).

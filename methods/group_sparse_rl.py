@@ -11,10 +11,10 @@ Algorithm:
    every optimizer step, which is adding R to SB3's loss. The importance is refreshed every
    `importance_every` actor updates on recent observations (replay or rollout).
 3. The dynamic threshold: every `mask_every` actor updates between `prune_start` and `prune_end`
-   of training, units whose group norm relative to their layer's mean is below
-   `norm_floor` × progress are switched off for good by binary masks (each layer keeps its
-   strongest unit). Nothing ties the threshold to a size: the method stops where the
-   regularizer has pushed the network, so it runs once per seed and the leaderboard counts it at
+   of training, units whose group norm relative to their layer's mean is below `norm_floor` ×
+   (progress - prune_start) / (prune_end - prune_start) are switched off for good by binary masks
+   (each layer keeps its strongest unit). Nothing ties the threshold to a size: the method stops
+   where the regularizer has pushed the network, so it runs once per seed and the leaderboard counts it at
    every level its size fits.
 4. The rest of training runs under the masks; the surviving units are sliced into a dense,
    smaller network. As for the teacher, the result is the best of the spec's checkpoints (and the
@@ -26,7 +26,8 @@ Deviations from the paper, and why:
 - The regularizer, importance and threshold rule are the reference's reconstruction
   (../shared/reference/methods.md, marked [I]); the paper's formulas are not public.
 - The regularizer's gradient is added after SB3 clips the loss's gradients (so it is not clipped).
-- Only the deployed actor is regularized and pruned; critics stay dense (not deployed).
+- Only the deployed actor is regularized and pruned; critics stay dense (not deployed), except
+  where they share the actor's features (SB3's CNN policies), which are pruned with it.
 """
 
 from pathlib import Path
@@ -69,8 +70,11 @@ class GroupSparseTraining:
         self.importance: dict[int, torch.Tensor] = {}
         self.updates = 0
 
-    def start(self, model, live: Policy) -> None:
-        self.model, self.alive = model, all_alive(live)
+    def start(self, model, live: Policy) -> None:  # on the device SB3 trains on, as the masks it makes
+        self.model, self.alive = model, {index: keep.to(live.device) for index, keep in all_alive(live).items()}
+
+    def cpu_alive(self) -> dict:
+        return {index: keep.cpu() for index, keep in self.alive.items()}
 
     def before_update(self, live: Policy) -> None:
         if self.updates % self.hp["importance_every"] == 0:
@@ -108,8 +112,8 @@ class GroupSparseTraining:
 def compress(task: Task) -> Policy:
     run = GroupSparseTraining(task)
     model, live, guard = train_agent(task, after_update=run.after_update, before_update=run.before_update,
-                                     on_start=run.start, finish=lambda policy: sliced(policy, run.alive))
-    policy = guard.result(sliced(deployed(model, live), run.alive))  # the best checkpoint, as the teacher's
+                                     on_start=run.start, finish=lambda policy: sliced(policy, run.cpu_alive()))
+    policy = guard.result(sliced(deployed(model, live), run.cpu_alive()))  # the best checkpoint, as the teacher's
     units = sum(len(keep) for keep in run.alive.values())
     removed = units - sum(hidden_widths(policy))  # of the chosen checkpoint
     task.log.info("removed %d of %d hidden units; widths %s", removed, units, hidden_widths(policy))

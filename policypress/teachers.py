@@ -40,7 +40,7 @@ class TrainingMonitor(BaseCallback):
         super().__init__()
         self.total, self.env_spec, self.zip_path = total, env_spec, zip_path
         self.report_every = max(1, total // 10)
-        self.check_every = total // count if count else None
+        self.check_every, self.count = (total // count if count else None), count
         self.validate = Validator(env_spec, episodes, count)  # the last checkpoint is the end
         self.started = time.time()
         self.next_report, self.next_check = self.report_every, self.check_every
@@ -55,7 +55,8 @@ class TrainingMonitor(BaseCallback):
             log.info("%d/%d steps (%.0f%%), %.0f steps/s, mean return of the last %d episodes: %s",
                      self.num_timesteps, self.total, 100 * self.num_timesteps / self.total,
                      self.num_timesteps / (time.time() - self.started), len(episodes), recent)
-        if self.check_every and self.num_timesteps >= self.next_check and self.num_timesteps < self.total:
+        if (self.check_every and self.num_timesteps >= self.next_check and self.num_timesteps < self.total
+                and len(self.history) < self.count - 1):  # count - 1 while training, the last at the end
             self.next_check += self.check_every
             self.checkpoint()
         return True
@@ -69,7 +70,7 @@ class TrainingMonitor(BaseCallback):
         score = self.validate(policy)
         self.history.append({"step": self.num_timesteps, "validation_return": score})
         log.info("checkpoint at %d steps: validation return %.1f", self.num_timesteps, score)
-        if self.best is None or score > self.best[0]:
+        if self.best is None or score >= self.best[0]:  # the later on ties: it has trained longer
             self.best = (score, policy)
             self.model.save(self.zip_path)
 

@@ -85,7 +85,7 @@ def tiny_ppo_spec(cartpole_spec: dict) -> dict:
 def sb3_task(spec: dict, teacher_dir, tmp_path, env_steps: int, updates: int):
     teacher = Policy.load(teacher_dir / "policy")
     meter = Meter(Budget(env_steps=env_steps, teacher_queries=0, gradient_updates=updates))
-    return build_task(teacher, spec, meter, 0.5, 0, {}, tmp_path)
+    return build_task(teacher, spec, meter, 0.5, 0, {}, tmp_path, track="during-training")
 
 
 @pytest.mark.parametrize("algo", ["dqn", "ppo", "sac"])
@@ -203,3 +203,25 @@ def test_validation_plays_the_validation_episodes_and_is_capped_at_the_teachers_
     assert validate(teacher) == validate(teacher) == expected
     with pytest.raises(RuntimeError, match="validation refused"):
         validate(teacher)
+
+
+def test_ten_checkpoints_make_ten_validations_when_the_budget_runs_out_exactly(cartpole_spec, cartpole_teacher,
+                                                                               tmp_path):
+    """1/10 does not add up to 1: the checkpoints are counted, so a run that drains its env steps makes
+    as many validations as the teacher had checkpoints, and the validator never refuses one."""
+    spec = {**cartpole_spec, "teacher": {**cartpole_spec["teacher"], "checkpoints": {"count": 10, "episodes": 1}}}
+    task = sb3_task(spec, cartpole_teacher, tmp_path, env_steps=600, updates=10_000)
+    task.max_params = 10**9
+    model, live, guard = train_agent(task)
+    assert task.remaining("env_steps") == 0
+    guard.result(deployed(model, live))
+    assert len(guard.history) == 10 and task.validate.calls == 0
+
+
+def test_a_during_training_task_holds_no_teacher_and_its_oracle_refuses(cartpole_spec, cartpole_teacher, tmp_path):
+    task = sb3_task(cartpole_spec, cartpole_teacher, tmp_path, env_steps=10, updates=10)
+    assert task.teacher is None and not hasattr(task.oracle, "_teacher")
+    from policypress.core.budget import BudgetExceeded
+
+    with pytest.raises(BudgetExceeded, match="teacher_queries would reach 1 > limit 0"):
+        task.oracle(np.zeros((1, 4), dtype=np.float32))

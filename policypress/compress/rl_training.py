@@ -10,10 +10,12 @@ is the largest one seen so far). A method shapes the deployed actor through `aft
 called after every step of the actor's optimizer with the policy *view* of the live actor (its
 layers are SB3's own modules) and the training progress: masks set on that view are applied
 after every actor update. The trained actor is converted exactly as teachers are, and chosen as
-the teacher's is: at the spec's `count` evenly spaced checkpoints and at the end, the actor (if it
-fits the level's ceiling) is played on the validation episodes (`task.validate`, free and
-capped, as the teacher's), and the best one is the result, the later one on ties (a later
-checkpoint has trained longer and is, for a pruning method, the sparser one).
+the teacher's is: at the spec's `count` checkpoints, evenly spaced over training, the last at its
+end, the actor (if it fits the level's ceiling) is played on the validation episodes
+(`task.validate`, free and capped, as the teacher's), and the best one is the result, the later
+one on ties (it has trained longer and is, for a pruning method, the sparser one). SB3's schedules
+(exploration, learning rate) span the env steps the update budget affords at the teacher's
+update-to-data ratio, as the teacher's spanned its training.
 """
 
 from __future__ import annotations
@@ -56,17 +58,17 @@ class BudgetGuard(BaseCallback):
         self.round = 0  # the most updates one training round has taken so far
         self.mark = 0
         self.next_report = total_steps // 10
-        count = task.teacher_training.get("checkpoints", {"count": 0})["count"]
-        # Checkpoints at evenly spaced progress (training may end on either budget), the last at the end.
-        self.check_every = 1.0 / count if count and task.validate else None
-        self.next_check = self.check_every or 2.0
+        # `count` checkpoints at evenly spaced progress (training may end on either budget), the last at
+        # the end (`result`): count - 1 while training, counted as integers (1/10 does not add up to 1).
+        self.count = task.teacher_training.get("checkpoints", {"count": 0})["count"] if task.validate else 0
+        self.checked = 0
         self.best: tuple[float, Policy] | None = None
         self.history: list[dict] = []
 
     def checkpoint(self, policy: Policy | None = None) -> None:
         """Validate `policy` (by default the actor now, finished) if it fits the level's ceiling; keep it if it
         is the best so far."""
-        if self.check_every is None:  # no selection (no checkpoints in the spec): the final actor is the result
+        if not self.count:  # no selection (no checkpoints in the spec): the final actor is the result
             return
         policy = policy if policy is not None else self.finish(deployed(self.model, self.live))
         if params(policy)[1] > self.task.max_params:
@@ -74,7 +76,7 @@ class BudgetGuard(BaseCallback):
         score = self.task.validate(policy)
         self.history.append({"step": self.num_timesteps, "validation_return": score})
         self.task.log.info("checkpoint at %d env steps: validation return %.1f", self.num_timesteps, score)
-        if self.best is None or score >= self.best[0]:
+        if self.best is None or score >= self.best[0]:  # the later on ties, as the teacher's
             self.best = (score, policy)
 
     def result(self, final: Policy) -> Policy:
@@ -99,8 +101,8 @@ class BudgetGuard(BaseCallback):
         self.mark = self.spent_updates()
 
     def _on_step(self) -> bool:
-        if self.progress() >= self.next_check and self.next_check < 1.0:  # the end's checkpoint is `result`'s
-            self.next_check += self.check_every
+        if self.checked < self.count - 1 and self.progress() >= (self.checked + 1) / self.count:
+            self.checked += 1
             self.checkpoint()
         if self.num_timesteps >= self.next_report:
             self.next_report += max(1, self.total_steps // 10)
@@ -135,6 +137,11 @@ def train_agent(task: Task, after_update: AfterUpdate | None = None, algo: type[
         task.charge_updates(optimizer)
     live = to_policy(model, live=True)
     total_steps, total_updates = task.remaining("env_steps"), task.remaining("gradient_updates")
+    cost = task.teacher_cost or {}
+    if cost.get("env_steps") and cost.get("gradient_updates"):  # the steps the updates afford at the teacher's ratio
+        networks = int(task.hyperparameters.get("networks", 1))
+        affordable = total_updates * cost["env_steps"] // (networks * cost["gradient_updates"])
+        total_steps = max(cost["env_steps"], min(total_steps, affordable))
     guard = BudgetGuard(task, total_steps, total_updates, live, finish)
 
     def after_actor_step(*_) -> None:

@@ -104,6 +104,17 @@ class TeacherOracle:
         return self._teacher(batch.to(self._device))
 
 
+class NoOracle:
+    """A during-training run's oracle: it holds no teacher, and every query is refused (and recorded)."""
+
+    def __init__(self, meter: Meter):
+        self._meter = meter
+
+    def __call__(self, observations: np.ndarray | torch.Tensor) -> torch.Tensor:
+        self._meter.charge("teacher_queries")  # the limit is 0: the first query is refused
+        raise BudgetExceeded("unreachable: a during-training run has no teacher queries")
+
+
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,

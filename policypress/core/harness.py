@@ -26,7 +26,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from policypress.core.budget import Budget, BudgetExceeded, CountedEnv, Meter, TeacherOracle, optimizer_factory
+from policypress.core.budget import (
+    Budget,
+    BudgetExceeded,
+    CountedEnv,
+    Meter,
+    NoOracle,
+    TeacherOracle,
+    optimizer_factory,
+)
 from policypress.core.envs import Validator, make_env
 from policypress.core.io import read_json, write_json
 from policypress.core.params import params
@@ -127,21 +135,24 @@ def seed_everything(seed: int) -> None:
 
 
 def build_task(teacher: Policy, env_spec: dict, meter: Meter, level: float, seed: int,
-               hyperparameters: dict, scratch: Path, method_name: str = "method", device: str = "cpu") -> Task:
-    """The task of one compression job; every resource it hands out charges `meter`."""
+               hyperparameters: dict, scratch: Path, method_name: str = "method", device: str = "cpu",
+               track: str = "post-training", teacher_cost: dict | None = None) -> Task:
+    """The task of one compression job; every resource it hands out charges `meter`. A during-training
+    run gets no teacher (no weights, an oracle that refuses) and the teacher's free validation."""
+    during = track == "during-training"
     held_out_from = env_spec["evaluation"]["seed_offset"]
     selection = env_spec["teacher"].get("checkpoints", {"count": 0, "episodes": 1})
     return Task(
-        teacher=teacher.clone() if meter.budget.teacher_queries else None,  # during-training: no teacher at all
+        teacher=None if during else teacher.clone(),
         make_env=lambda: CountedEnv(make_env(env_spec), meter, held_out_from),
-        oracle=TeacherOracle(teacher, meter, device),
+        oracle=NoOracle(meter) if during else TeacherOracle(teacher, meter, device),
         make_optimizer=optimizer_factory(meter),
         level=level, max_params=ceiling(teacher, level), hyperparameters=dict(hyperparameters), seed=seed,
         rng=np.random.default_rng(seed), budget=meter.budget,
         log=logging.getLogger(f"policypress.method.{method_name}"), scratch=scratch,
         teacher_training=copy.deepcopy(env_spec["teacher"]), _meter=meter, device_request=device,
-        validate=None if meter.budget.teacher_queries else Validator(env_spec, selection["episodes"],
-                                                                      selection["count"]),
+        validate=Validator(env_spec, selection["episodes"], selection["count"]) if during else None,
+        teacher_cost=teacher_cost if during else None,
     )
 
 
@@ -189,7 +200,7 @@ def compress_run(
         seed_everything(seed)
         with tempfile.TemporaryDirectory(prefix=".scratch.", dir=out_dir) as scratch:
             task = build_task(teacher, env_spec, meter, level, seed, hyperparameters, Path(scratch),
-                              method.info.name, device)
+                              method.info.name, device, method.info.track, teacher_cost)
             if isolated:
                 status, reason = _isolated(method, task, teacher, meter, out_dir / "policy", time_limit)
             else:

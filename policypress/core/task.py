@@ -37,6 +37,8 @@ class Task:
     - `validate(policy)`: a during-training run's checkpoint selection, as the teacher's: the mean return
       on the validation episodes, free, at most as many times as the teacher had checkpoints;
       None for a post-training method, whose evaluations are charged env steps.
+    - `teacher_cost`: for a during-training run, the env steps and updates the teacher's training
+      spent (its budget is this plus the compression budget), so that it can plan SB3's schedules.
     - `device`: where training may run (the config's `device`; `auto` takes a GPU when present);
       the oracle answers there. `distill` and the during-training loop (SB3) train there, and hand
       the student back on the CPU; the policy a method returns is moved to the CPU in any case.
@@ -44,7 +46,7 @@ class Task:
 
     teacher: Policy | None
     make_env: Callable[[], gym.Env]
-    oracle: TeacherOracle
+    oracle: TeacherOracle | Callable[[np.ndarray], torch.Tensor]
     make_optimizer: Callable[..., torch.optim.Optimizer]
     level: float
     max_params: int
@@ -58,6 +60,7 @@ class Task:
     _meter: Meter = dataclasses.field(repr=False)  # the harness's; methods only read `remaining`
     device_request: str = "cpu"
     validate: Callable[[Policy], float] | None = None
+    teacher_cost: dict | None = None  # a during-training run's: what the teacher's training spent
 
     @property
     def device(self) -> torch.device:
