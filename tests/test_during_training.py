@@ -225,3 +225,12 @@ def test_a_during_training_task_holds_no_teacher_and_its_oracle_refuses(cartpole
 
     with pytest.raises(BudgetExceeded, match="teacher_queries would reach 1 > limit 0"):
         task.oracle(np.zeros((1, 4), dtype=np.float32))
+
+
+def test_sb3_schedules_span_the_steps_the_updates_afford_at_the_teachers_ratio(cartpole_spec, cartpole_teacher,
+                                                                                tmp_path):
+    task = sb3_task(cartpole_spec, cartpole_teacher, tmp_path, env_steps=20_000, updates=1_000)
+    task.teacher_cost = {"env_steps": 1536, "gradient_updates": 768}  # the teacher: an update per 2 env steps
+    model, _, guard = train_agent(task)
+    assert model._total_timesteps == 2000  # 1,000 updates afford 2,000 steps, not the 20,000 of the budget
+    assert 0 < guard.spent_steps() <= 2000 and 0.8 < guard.progress() <= 1.0  # stopped a round short of 1,000

@@ -55,6 +55,7 @@ class BudgetGuard(BaseCallback):
         super().__init__()
         self.task, self.total_steps, self.total_updates = task, total_steps, total_updates
         self.live, self.finish = live, finish
+        self.budget_steps = task.remaining("env_steps")  # total_steps (planned) may be fewer
         self.round = 0  # the most updates one training round has taken so far
         self.mark = 0
         self.next_report = total_steps // 10
@@ -91,10 +92,13 @@ class BudgetGuard(BaseCallback):
     def spent_updates(self) -> int:
         return self.total_updates - self.task.remaining("gradient_updates")
 
+    def spent_steps(self) -> int:
+        return self.budget_steps - self.task.remaining("env_steps")
+
     def progress(self) -> float:
-        """How far training is, by whichever budget runs out first."""
-        steps = self.total_steps - self.task.remaining("env_steps")
-        return min(1.0, max(steps / max(1, self.total_steps), self.spent_updates() / max(1, self.total_updates)))
+        """How far training is, by whichever runs out first: the planned env steps or the updates."""
+        return min(1.0, max(self.spent_steps() / max(1, self.total_steps),
+                            self.spent_updates() / max(1, self.total_updates)))
 
     def _on_rollout_start(self) -> None:  # right after the previous training round
         self.round = max(self.round, self.spent_updates() - self.mark)
@@ -108,7 +112,7 @@ class BudgetGuard(BaseCallback):
             self.next_report += max(1, self.total_steps // 10)
             episodes = [info["r"] for info in self.model.ep_info_buffer]
             self.task.log.info("%d/%d env steps, %d/%d updates, mean return of the last %d episodes: %s",
-                               self.total_steps - self.task.remaining("env_steps"), self.total_steps,
+                               self.spent_steps(), self.total_steps,
                                self.spent_updates(), self.total_updates, len(episodes),
                                f"{sum(episodes) / len(episodes):.1f}" if episodes else "n/a")
         return (self.task.remaining("env_steps") >= self.model.n_envs
@@ -156,8 +160,8 @@ def train_agent(task: Task, after_update: AfterUpdate | None = None, algo: type[
         on_start(model, live)
     # learn() counts in steps of all envs together; the guard stops it at the budget.
     model.learn(total_timesteps=total_steps - total_steps % model.n_envs, callback=guard)
-    task.log.info("trained %d env steps and %d updates (%.0f%% of the budget)",
-                  total_steps - task.remaining("env_steps"), guard.spent_updates(), 100 * guard.progress())
+    task.log.info("trained %d env steps and %d updates (%.0f%% of the plan)",
+                  guard.spent_steps(), guard.spent_updates(), 100 * guard.progress())
     return model, live, guard
 
 
