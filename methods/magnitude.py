@@ -50,5 +50,5 @@ def prune_globally(policy: Policy, max_params: int) -> Policy:
 
 
 def compress(task: Task) -> Policy:
-    student = prune_globally(task.teacher, task.max_params)
+    student = prune_globally(task.teacher.clone(), task.max_params)
     return distill(task, student, DistillConfig.from_hyperparameters(task.hyperparameters, student.output))

@@ -39,6 +39,15 @@ def run(method_name, spec, teacher_dir, out, level=0.25, time_limit=None, isolat
         ("unsavable", "malformed policy: cannot be saved and reloaded: Object of type object is not JSON serializable"),
         ("peeks_at_eval", "ValueError: seed 1000000 is held out for evaluation"),
         ("refunds", "ValueError: cannot charge a negative amount of env_steps"),
+        # the routes around the counters (policypress.core.guard):
+        ("free_teacher", "uncounted use: ran task.teacher's network: it is for reading weights; run the teacher "
+                         "through task.oracle(observations)"),
+        ("own_env", "uncounted use: created an environment (CartPoleEnv) outside task.make_env()"),
+        ("unwrapped_env", "uncounted use: stepped a task env around its counter (through .unwrapped or .env)"),
+        ("own_optimizer", "budget exceeded: gradient_updates would reach 51 > limit 50 (a step of an optimizer "
+                          "not made by task.make_optimizer)"),
+        ("hand_updates", "uncounted use: 150 gradient passes, but 0 counted gradient updates explain at most 100 "
+                         "(parameters updated without a counted optimizer step)"),
     ],
 )
 def test_misbehaving_plugin_is_recorded_invalid(plugin, reason, cartpole_spec, cartpole_teacher, tmp_path):

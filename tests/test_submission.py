@@ -40,8 +40,8 @@ def test_new_method_writes_a_plugin_and_its_test_and_refuses_bad_or_taken_names(
 def test_the_scaffold_conforms(scaffolded):
     root, _ = scaffolded
     results = list(check_method("my_method", [str(root / "methods")]))
-    assert all(passed for passed, _ in results), results
-    assert len(results) == 5  # loads; valid and deterministic on a discrete and a continuous teacher
+    assert all(verdict == "PASS" for verdict, _ in results), results
+    assert len(results) == 5  # loads; valid and deterministic on a discrete and a continuous teacher; no warning
 
 
 def test_the_scaffold_reaches_the_leaderboard_in_one_snakemake_run(scaffolded, tmp_path):

@@ -2,14 +2,18 @@
 
 Checks: a row for every method x level with every metric filled; every run's ONNX and C
 exports compute its policy; crashing and hanging plugins are recorded invalid while
-everything else finishes; the same seeds give identical returns and counts in a second run; a bad config
-stops with one line and deletes nothing.
+everything else finishes; the same seeds give identical returns and counts in a second run; a run
+killed with SIGKILL resumes with the README's commands to the same results; a bad config stops with
+one line and deletes nothing.
 """
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -34,12 +38,15 @@ REPEATABLE = ["mean_return", "retention", "normalized_score", "params_total", "p
               "used_teacher_queries", "used_gradient_updates"]
 
 
-def snakemake(workdir: Path, config: dict) -> subprocess.CompletedProcess:
+def snakemake_command(workdir: Path, config: dict, *options: str) -> list[str]:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(workdir / "config.yaml"), "--cores", "2"]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+    return [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+            "--configfile", str(workdir / "config.yaml"), "--cores", "2", *options]
+
+
+def snakemake(workdir: Path, config: dict, *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run(snakemake_command(workdir, config, *options), capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +140,34 @@ def test_same_seeds_give_identical_results(smoke_with_crash, tmp_path):
     first = first[~first["method"].isin(["crashing", "hangs"])].reset_index(drop=True)
     columns = ["method", "level", *REPEATABLE]
     pd.testing.assert_frame_equal(first[columns], second[columns], check_dtype=False)  # NaN rows make floats
+
+
+def test_a_dag_killed_mid_run_resumes_with_the_documented_commands(smoke_with_crash, tmp_path):
+    """The README's "Reliability": after a hard kill, `--unlock`, then the same command with
+    `--rerun-incomplete`; finished jobs are kept, the interrupted ones redone, the results unchanged."""
+    dag = subprocess.Popen(snakemake_command(tmp_path, SMOKE), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)  # its own process group: the kill takes its jobs too
+    runs = tmp_path / "results" / "runs"
+    deadline = time.monotonic() + 600
+    while len(finished := sorted(runs.rglob("run.json"))) < 3 and dag.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert dag.poll() is None, "the DAG ended before it could be killed"
+    os.killpg(dag.pid, signal.SIGKILL)  # as power loss, the OOM killer or a pre-empted node would
+    dag.wait()
+    kept = {path: path.stat().st_mtime_ns for path in finished}
+
+    locked = snakemake(tmp_path, SMOKE)
+    assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr  # what the README explains
+    assert snakemake(tmp_path, SMOKE, "--unlock").returncode == 0
+    resumed = snakemake(tmp_path, SMOKE, "--rerun-incomplete")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    assert {path: path.stat().st_mtime_ns for path in finished} == kept  # finished runs were not redone
+    first = pd.read_csv(smoke_with_crash / "results" / "table.csv")
+    first = first[~first["method"].isin(["crashing", "hangs"])].reset_index(drop=True)
+    second = pd.read_csv(tmp_path / "results" / "table.csv")
+    columns = ["method", "level", *REPEATABLE]
+    pd.testing.assert_frame_equal(first[columns], second[columns], check_dtype=False)
 
 
 def test_bad_config_stops_with_one_line_and_deletes_nothing(smoke_with_crash):

@@ -8,6 +8,7 @@ for too much is stopped at that point.
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -33,49 +34,79 @@ class BudgetExceeded(RuntimeError):
     """A method asked for more of a resource than the env's budget allows."""
 
 
+class UncountedUse(RuntimeError):
+    """A method used a resource around the task's counters (policypress.core.guard)."""
+
+
 class Meter:
     """Counts the use of each budgeted resource and refuses charges past the limit.
 
-    A refused charge is remembered: a method that catches `BudgetExceeded` and returns a
-    policy anyway is still recorded as over budget.
+    A refused charge is remembered: a method that catches `BudgetExceeded` (or `UncountedUse`)
+    and returns a policy anyway is still recorded as over budget (or as using uncounted resources).
     """
 
     def __init__(self, budget: Budget):
         self.budget = budget
         self.used = {field.name: 0 for field in dataclasses.fields(Budget)}
         self.exceeded: str | None = None
+        self.uncounted: str | None = None
+        self.charged_optimizers: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet()
 
-    def charge(self, resource: str, amount: int = 1) -> None:
+    def charge(self, resource: str, amount: int = 1, route: str | None = None) -> None:
+        """Charge `amount` of `resource`; `route` says how it was spent, in the refusal's message."""
         if amount < 0:
             raise ValueError(f"cannot charge a negative amount of {resource}")
         limit = getattr(self.budget, resource)
         if self.used[resource] + amount > limit:
             self.exceeded = self.exceeded or (
                 f"budget exceeded: {resource} would reach {self.used[resource] + amount} > limit {limit}"
+                + (f" ({route})" if route else "")
             )
             raise BudgetExceeded(self.exceeded)
         self.used[resource] += amount
+
+    def refuse(self, reason: str) -> None:
+        """Refuse a use of a resource around the counters (and remember it)."""
+        self.uncounted = self.uncounted or f"uncounted use: {reason}"
+        raise UncountedUse(f"uncounted use: {reason}")
 
     def remaining(self, resource: str) -> int:
         return getattr(self.budget, resource) - self.used[resource]
 
 
 class CountedEnv(gym.Wrapper):
-    """Charges one env step per `step`; resets are free, but the evaluation seeds are held out."""
+    """Charges one env step per `step`; resets are free, but the evaluation seeds are held out.
+
+    The inner env (reachable through `.unwrapped` or `.env`) refuses a step that does not come
+    through this wrapper, and a held-out seed however it is reset."""
 
     def __init__(self, env: gym.Env, meter: Meter, held_out_from: int):
         super().__init__(env)
         self._meter = meter
-        self._held_out_from = held_out_from
+        self._counting = False
+        base = env.unwrapped
+        base_step, base_reset = base.step, base.reset
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        if seed is not None and seed >= self._held_out_from:
-            raise ValueError(f"seed {seed} is held out for evaluation (use seeds below {self._held_out_from})")
-        return self.env.reset(seed=seed, options=options)
+        def step(action: Any):
+            if not self._counting:
+                meter.refuse("stepped a task env around its counter (through .unwrapped or .env); "
+                             "step the env task.make_env() returned")
+            return base_step(action)
+
+        def reset(*, seed: int | None = None, options: dict | None = None):
+            if seed is not None and seed >= held_out_from:
+                raise ValueError(f"seed {seed} is held out for evaluation (use seeds below {held_out_from})")
+            return base_reset(seed=seed, options=options)
+
+        base.step, base.reset = step, reset  # on the instance: every path to the env meets them
 
     def step(self, action: Any):
         self._meter.charge("env_steps")
-        return self.env.step(action)
+        self._counting = True
+        try:
+            return self.env.step(action)
+        finally:
+            self._counting = False
 
 
 class TeacherOracle:
@@ -131,6 +162,7 @@ FAST = {"adam": {"fused": True}, "adamw": {"fused": True}, "sgd": {"fused": True
 def charge_steps(optimizer: torch.optim.Optimizer, meter: Meter) -> torch.optim.Optimizer:
     """`optimizer`, each of whose steps is charged one gradient update before it runs."""
     optimizer.register_step_pre_hook(lambda *_: meter.charge("gradient_updates"))
+    meter.charged_optimizers.add(optimizer)  # so that the guard's global step hook does not charge it again
     return optimizer
 
 

@@ -8,6 +8,8 @@ import gymnasium as gym
 import gymnasium.wrappers
 import numpy as np
 
+from policypress.core.guard import env_creation
+
 # Seeds of checkpoint selection (the teacher's, and a during-training run's): above every training
 # seed (< 1000) and method seed (< 500 000), below every held-out evaluation seed (>= 1 000 000,
 # enforced by the env schema).
@@ -84,7 +86,8 @@ class Validator:
         if self.calls <= 0:
             raise RuntimeError("validation refused: a run gets as many validations as the teacher's checkpoints")
         self.calls -= 1
-        envs = [make_env(self.spec) for _ in self.seeds]
+        with env_creation():  # free, and the guard of a run lets it make its envs
+            envs = [make_env(self.spec) for _ in self.seeds]
         policy.eval()
         returns = play_episodes(envs, self.seeds, lambda obs, _running: policy.act(obs))
         for env in envs:

@@ -33,9 +33,11 @@ from policypress.core.budget import (
     Meter,
     NoOracle,
     TeacherOracle,
+    UncountedUse,
     optimizer_factory,
 )
 from policypress.core.envs import Validator, make_env
+from policypress.core.guard import enforced, permitted, seal
 from policypress.core.io import read_json, write_json
 from policypress.core.params import params
 from policypress.core.policy import Policy, PolicyFormatError
@@ -138,13 +140,14 @@ def build_task(teacher: Policy, env_spec: dict, meter: Meter, level: float, seed
                hyperparameters: dict, scratch: Path, method_name: str = "method", device: str = "cpu",
                track: str = "post-training", teacher_cost: dict | None = None) -> Task:
     """The task of one compression job; every resource it hands out charges `meter`. A during-training
-    run gets no teacher (no weights, an oracle that refuses) and the teacher's free validation."""
+    run gets no teacher (no weights, an oracle that refuses) and the teacher's free validation. The
+    teacher's copy is sealed: its weights can be read, its network runs only through the oracle."""
     during = track == "during-training"
     held_out_from = env_spec["evaluation"]["seed_offset"]
     selection = env_spec["teacher"].get("checkpoints", {"count": 0, "episodes": 1})
     return Task(
-        teacher=None if during else teacher.clone(),
-        make_env=lambda: CountedEnv(make_env(env_spec), meter, held_out_from),
+        teacher=None if during else seal(teacher.clone(), meter),
+        make_env=permitted(lambda: CountedEnv(make_env(env_spec), meter, held_out_from)),
         oracle=NoOracle(meter) if during else TeacherOracle(teacher, meter, device),
         make_optimizer=optimizer_factory(meter),
         level=level, max_params=ceiling(teacher, level), hyperparameters=dict(hyperparameters), seed=seed,
@@ -187,12 +190,13 @@ def compress_run(
         except ValueError as err:
             raise SpecError(f"{teacher_info}: {err}") from err
     meter = Meter(budget)
+    observed: dict = {}  # what the guard saw the method do (policypress.core.guard)
     run = {
         "env": env_spec["name"], "seed": seed, "method": method.info.name, "level": level,
         "profile": profile, "device": device, "method_source": method.source, "method_sha256": method.fingerprint(),
         "track": method.info.track, "level_free": not method.info.uses_level, "hyperparameters": hyperparameters,
         "max_params": ceiling(teacher, level), "teacher_params_nonzero": params(teacher)[1],
-        "budget": {"limit": vars(meter.budget), "used": meter.used},
+        "budget": {"limit": vars(meter.budget), "used": meter.used, "observed": observed},
     }
     started = time.time()
     status = "n/a"
@@ -202,9 +206,9 @@ def compress_run(
             task = build_task(teacher, env_spec, meter, level, seed, hyperparameters, Path(scratch),
                               method.info.name, device, method.info.track, teacher_cost)
             if isolated:
-                status, reason = _isolated(method, task, teacher, meter, out_dir / "policy", time_limit)
+                status, reason = _isolated(method, task, teacher, meter, out_dir / "policy", time_limit, observed)
             else:
-                status, reason = _call(method, task, teacher, meter, out_dir / "policy")
+                status, reason = _call(method, task, teacher, meter, out_dir / "policy", observed)
     run.update(status=status, reason=reason, seconds=round(time.time() - started, 2),
                interaction=interaction(method.info, meter.used, teacher_cost))
     if status != "valid":
@@ -216,7 +220,7 @@ def compress_run(
 
 
 def _isolated(method: Method, task: Task, teacher: Policy, meter: Meter, destination: Path,
-              time_limit: float | None) -> tuple[str, str | None]:
+              time_limit: float | None, observed: dict) -> tuple[str, str | None]:
     """`_call` in a forked child; the parent keeps the outcome and the budget use it reports."""
     outcome = task.scratch / "outcome.json"
     sys.stdout.flush()
@@ -225,8 +229,8 @@ def _isolated(method: Method, task: Task, teacher: Policy, meter: Meter, destina
     if pid == 0:  # the child: whatever happens, it leaves through os._exit, never back into the caller
         code = 1
         try:
-            status, reason = _call(method, task, teacher, meter, destination)
-            write_json(outcome, {"status": status, "reason": reason, "used": meter.used})
+            status, reason = _call(method, task, teacher, meter, destination, observed)
+            write_json(outcome, {"status": status, "reason": reason, "used": meter.used, "observed": observed})
             code = 0
         finally:
             os._exit(code)
@@ -245,16 +249,28 @@ def _isolated(method: Method, task: Task, teacher: Policy, meter: Meter, destina
         return "invalid", f"{method.info.name}'s process died ({how}) before it returned"
     result = read_json(outcome)
     meter.used.update(result["used"])
+    observed.update(result["observed"])
     return result["status"], result["reason"]
 
 
-def _call(method: Method, task: Task, teacher: Policy, meter: Meter, destination: Path) -> tuple[str, str | None]:
-    """Run the method; keep its policy at `destination` only if it honours the contract."""
+def _call(method: Method, task: Task, teacher: Policy, meter: Meter, destination: Path,
+          observed: dict) -> tuple[str, str | None]:
+    """Run the method under the guard's rules; keep its policy at `destination` only if it honours the
+    contract. What the guard observed goes into `observed` (the run's record)."""
     try:
-        policy = method.compress(task)
+        with enforced(meter) as seen:
+            try:
+                policy = method.compress(task)
+            finally:
+                observed.update(seen.as_dict())
         if meter.exceeded:  # the method caught BudgetExceeded and carried on
             raise BudgetExceeded(meter.exceeded)
+        if meter.uncounted:  # likewise UncountedUse
+            raise UncountedUse(meter.uncounted)
+        if (overuse := seen.overuse(meter.used)) is not None:
+            raise UncountedUse(f"uncounted use: {overuse}")
         if isinstance(policy, Policy):
+            policy.unsealed()  # `dense` returns the task's teacher itself
             policy.cpu()  # what is checked, saved and measured is a CPU policy, wherever it trained
             policy.apply_masks()  # masked weights are stored as zeros
         check_policy(policy, teacher, task.max_params)
@@ -267,7 +283,7 @@ def _call(method: Method, task: Task, teacher: Policy, meter: Meter, destination
             raise InvalidPolicy(f"malformed policy: cannot be saved and reloaded: {_first_line(err)}") from err
         check_policy(saved, teacher, task.max_params)  # what is measured is exactly what was saved
         staged.replace(destination)
-    except (BudgetExceeded, InvalidPolicy) as err:
+    except (BudgetExceeded, UncountedUse, InvalidPolicy) as err:
         return "invalid", str(err)
     except KeyboardInterrupt:
         raise

@@ -35,6 +35,8 @@ LAYER_ARGS: dict[str, tuple[type[nn.Module], tuple[str, ...]]] = {
 }
 OUTPUT_KINDS = ("q_values", "logits", "action")
 HEAD_KINDS = ("argmax", "rescale", "clip")
+# Marks the forward pre-hooks that seal a task's teacher (policypress.core.guard.seal); a clone drops them.
+SEAL = "policypress_seal"
 
 
 def resolve_device(request: str) -> torch.device:
@@ -275,7 +277,16 @@ class Policy(nn.Module):
             params[name].mul_(mask)
 
     def clone(self) -> Policy:
-        return copy.deepcopy(self)
+        """A deep copy; a sealed teacher's copy is unsealed (it is the method's own to run and train)."""
+        return copy.deepcopy(self).unsealed()
+
+    def unsealed(self) -> Policy:
+        """This policy, without the hooks that seal a task's teacher."""
+        for module in self.modules():
+            for key, hook in list(module._forward_pre_hooks.items()):  # torch has no public way to list them
+                if getattr(hook, SEAL, False):
+                    del module._forward_pre_hooks[key]
+        return self
 
     # -- persistence -----------------------------------------------------------------------
     def spec(self) -> dict:

@@ -87,10 +87,15 @@ class Method:
         """The plugin module's docstring: the algorithm, the hyperparameters, the deviations."""
         return (getattr(self.module, "__doc__", None) or self.info.summary).strip()
 
+    @property
+    def source_file(self) -> Path:
+        """The plugin's file (its module's file, for an entry point); it may not exist (a built module)."""
+        return Path(self.source) if Path(self.source).is_file() else Path(getattr(self.module, "__file__", "") or "")
+
     def fingerprint(self) -> str:
         """sha256 of the plugin's file (or of its module's file, for an entry point), followed by the
         files of the plugins it builds on (an ablation's method), so that changing those reruns it too."""
-        path = Path(self.source) if Path(self.source).is_file() else Path(getattr(self.module, "__file__", "") or "")
+        path = self.source_file
         if not path.is_file():
             return "unknown"
         names = vars(self.module) if self.module else {}

@@ -8,7 +8,9 @@ On the smoke env (CartPole with the smoke profile's budget) and a tiny continuou
 3. it is deterministic under a seed: a second run gives identical weights;
 4. its declared support matches its behaviour: where it declares support it returns a valid
    policy, where it does not the harness records n/a.
-Each check prints one line, PASS or FAIL with the reason; the exit status is 1 on any FAIL.
+Each check prints one line, PASS or FAIL with the reason; the exit status is 1 on any FAIL. The
+review's findings in the plugin's source (policypress.submit.review: environments, optimizers,
+files or the network used outside the task) print as WARN lines: a reviewer reads them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from policypress.core.harness import compress_run, unsupported_reason
 from policypress.core.policy import Policy
 from policypress.core.registry import Method, load_method
 from policypress.core.specs import SpecError, load_env_spec
+from policypress.submit.review import review
 from policypress.teachers import train_teacher
 
 LEVEL = 0.25
@@ -53,14 +56,17 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return Policy.load(path).state_dict()
 
 
-def check_method(name: str, method_dirs: list[str] | None = None) -> Iterator[tuple[bool, str]]:
-    """Yield (passed, line) per check, as each finishes."""
+def check_method(name: str, method_dirs: list[str] | None = None) -> Iterator[tuple[str, str]]:
+    """Yield (PASS, FAIL or WARN, line) per check, as each finishes."""
     try:
         method = load_method(name, method_dirs)
     except SpecError as err:
-        yield False, f"loads: {err}"
+        yield "FAIL", f"loads: {err}"
         return
-    yield True, f"loads: {method.source}; INFO is valid"
+    yield "PASS", f"loads: {method.source}; INFO is valid"
+    if method.source_file.is_file():
+        for finding in review(method.source_file):
+            yield "WARN", f"review: {finding}"
     hyperparameters = method.resolve_hyperparameters({}, "check-method")
     level = LEVEL if method.info.uses_level else 1.0
     with tempfile.TemporaryDirectory(prefix="policypress-check-") as tmp:
@@ -73,22 +79,26 @@ def check_method(name: str, method_dirs: list[str] | None = None) -> Iterator[tu
             declared = unsupported_reason(method, teacher, spec["teacher"]["algo"])
             run = _run(method, spec, teacher_dir, level, hyperparameters, tmp / spec["name"] / "a")
             if declared is not None:
-                yield run["status"] == "n/a", f"declared support, {label}: not supported ({declared}); " \
+                yield _verdict(run["status"] == "n/a"), f"declared support, {label}: not supported ({declared}); " \
                                               f"the harness records {run['status']}"
                 continue
             used = ", ".join(f"{k} {run['budget']['used'][k]:,}/{v:,}" for k, v in run["budget"]["limit"].items())
             if run["status"] != "valid":
-                yield False, f"valid policy within budget, {label}: {run['status']}: {run['reason']}"
+                yield "FAIL", f"valid policy within budget, {label}: {run['status']}: {run['reason']}"
                 continue
-            yield True, f"valid policy within budget, {label}, level {level:g} ({run['seconds']:.1f} s): {used}"
+            yield "PASS", f"valid policy within budget, {label}, level {level:g} ({run['seconds']:.1f} s): {used}"
             again = _run(method, spec, teacher_dir, level, hyperparameters, tmp / spec["name"] / "b")
             first, second = _weights(tmp / spec["name"] / "a" / "policy"), None
             if again["status"] == "valid":
                 second = _weights(tmp / spec["name"] / "b" / "policy")
             same = second is not None and first.keys() == second.keys() and all(
                 torch.equal(first[key], second[key]) for key in first)
-            yield same, f"deterministic under a seed, {label}: " + (
+            yield _verdict(same), f"deterministic under a seed, {label}: " + (
                 "a second run gave identical weights" if same else "a second run gave different weights")
+
+
+def _verdict(passed: bool) -> str:
+    return "PASS" if passed else "FAIL"
 
 
 def _run(method: Method, spec: dict, teacher_dir: Path, level: float, hyperparameters: dict, out: Path) -> dict:
@@ -98,8 +108,8 @@ def _run(method: Method, spec: dict, teacher_dir: Path, level: float, hyperparam
 def report(name: str, method_dirs: list[str] | None = None, echo=print) -> bool:
     """Run the checks, print one line each, and return whether all passed."""
     passed = True
-    for ok, line in check_method(name, method_dirs):
-        passed &= ok
-        echo(f"{'PASS' if ok else 'FAIL'}  {line}")
+    for verdict, line in check_method(name, method_dirs):
+        passed &= verdict != "FAIL"
+        echo(f"{verdict}  {line}")
     echo(f"{name}: {'conforms' if passed else 'does not conform'}")
     return passed
