@@ -19,8 +19,9 @@ from policypress.core.policy import Policy, resolve_device
 class Task:
     """One compression job: a teacher, a level, a seed and the counted resources.
 
-    - `teacher`: a copy of the teacher `Policy` (read its weights; run it via `oracle`); None for a
-      during-training method, which trains from random weights and gets no teacher query.
+    - `teacher`: a copy of the teacher `Policy`, sealed: read its weights, run it via `oracle` (its
+      network refuses to run); `teacher.clone()` is an unsealed copy to start a student from. None
+      for a during-training method, which trains from random weights and gets no teacher query.
     - `make_env()`: a new environment whose steps are charged to the budget.
     - `oracle(obs_batch)`: the teacher's raw outputs, one teacher query per observation.
     - `make_optimizer(params, name="adam", **kw)`: a torch optimizer whose steps are charged;
