@@ -32,7 +32,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from policypress.compress.architecture import hidden_layers, layer_outputs, weighted_layers
+from policypress.compress.architecture import hidden_layers, layer_outputs, require_one_unit_fits, weighted_layers
 from policypress.compress.distillation import DISTILL_HYPERPARAMETERS, DistillConfig, distill
 from policypress.compress.slicing import Alive, all_alive, neuron_masks, sliced
 from policypress.compress.structured import units_to_keep
@@ -66,6 +66,7 @@ INFO = MethodInfo(
 
 
 def compress(task: Task) -> Policy:
+    require_one_unit_fits(task.teacher, task.max_params)  # its result is sliced: fail before spending
     student = task.teacher.clone()
     pruning = DynamicGroupPruning(task, student)
     distill(task, student, DistillConfig.from_hyperparameters(task.hyperparameters, student.output),

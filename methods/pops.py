@@ -64,7 +64,14 @@ import math
 import numpy as np
 import torch
 
-from policypress.compress.architecture import hidden_widths, resized, resized_spec, spec_param_count, uniformly_shrunk
+from policypress.compress.architecture import (
+    hidden_widths,
+    require_one_unit_fits,
+    resized,
+    resized_spec,
+    spec_param_count,
+    uniformly_shrunk,
+)
 from policypress.compress.distillation import (
     DISTILL_HYPERPARAMETERS,
     SEED_RANGE,
@@ -320,6 +327,7 @@ def ceiling_sparsity(policy: Policy, max_params: int) -> float:
 
 def run_pops(task: Task) -> Policy:
     """Iterate IPP, shrinking and re-distillation (the module docstring)."""
+    require_one_unit_fits(task.teacher, task.max_params)  # its result is dense: fail before spending
     pops = PoPS(task)
     hp = pops.hp
     current, teacher_size = task.teacher.clone(), params(task.teacher)[0]

@@ -19,7 +19,8 @@ def test_the_teacher_copy_runs_only_through_the_oracle_and_its_clone_is_free(car
     counter = meter()
     teacher = seal(Policy.load(cartpole_teacher / "policy"), counter)
     obs = torch.zeros(3, *teacher.obs_shape)
-    for route in (lambda: teacher(obs), lambda: teacher.net(obs), lambda: teacher.net[0](obs), lambda: teacher.act(obs)):
+    routes = (lambda: teacher(obs), lambda: teacher.net(obs), lambda: teacher.net[0](obs), lambda: teacher.act(obs))
+    for route in routes:
         with pytest.raises(UncountedUse, match=r"ran task.teacher's network: .* task.oracle\(observations\)"):
             route()
     assert teacher.head(torch.tensor([[0.0, 1.0]])).tolist() == [1]  # outputs to actions is no teacher query

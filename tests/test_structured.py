@@ -251,3 +251,14 @@ def test_on_a_tiny_cnn_teacher_filters_are_removed(method, cnn_teacher, tmp_path
     policy = Policy.load(tmp_path / method / "policy")
     assert isinstance(policy.net[0], nn.Conv2d)
     assert policy.net[0].out_channels < 8 or policy.net[2].out_channels < 8
+
+
+@pytest.mark.parametrize("method", [*METHODS, "pops"])
+def test_a_level_no_network_fits_fails_before_spending_anything(method, cartpole_spec, cartpole_teacher, tmp_path):
+    teacher = Policy.load(cartpole_teacher / "policy")
+    one_unit = size_with_widths(teacher, dict.fromkeys(hidden_layers(teacher), 1))
+    level = (one_unit - 1) / params(teacher)[1]  # a ceiling one parameter below the smallest network
+    result = run(method, cartpole_spec, cartpole_teacher, tmp_path / method, level=level)
+    assert result["status"] == "invalid"
+    assert f"even one unit per hidden layer exceeds the ceiling of {one_unit - 1} parameters" in result["reason"]
+    assert set(result["budget"]["used"].values()) == {0}

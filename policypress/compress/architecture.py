@@ -86,6 +86,13 @@ def resized(policy: Policy, widths: list[int]) -> Policy:
     return student
 
 
+def require_one_unit_fits(policy: Policy, max_params: int) -> None:
+    """Raise ValueError unless a network like `policy` with one unit per hidden layer fits
+    `max_params`: a structured method checks this before it spends any of its budget."""
+    if spec_param_count(resized_spec(policy, [1] * len(hidden_widths(policy)))) > max_params:
+        raise ValueError(f"even one unit per hidden layer exceeds the ceiling of {max_params} parameters")
+
+
 def uniformly_shrunk(policy: Policy, max_params: int) -> Policy:
     """The widest student whose hidden widths are the teacher's scaled by one factor α ≤ 1
     (each at least 1) with at most `max_params` parameters."""
@@ -97,8 +104,7 @@ def uniformly_shrunk(policy: Policy, max_params: int) -> Policy:
     def fits(alpha: float) -> bool:
         return spec_param_count(resized_spec(policy, widths(alpha))) <= max_params
 
-    if not fits(0.0):
-        raise ValueError(f"even one unit per hidden layer exceeds the ceiling of {max_params} parameters")
+    require_one_unit_fits(policy, max_params)
     low, high = 0.0, 1.0
     if fits(1.0):
         low = 1.0

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from policypress.compress.architecture import hidden_layers, resized_spec, spec_param_count
+from policypress.compress.architecture import hidden_layers, require_one_unit_fits, resized_spec, spec_param_count
 from policypress.compress.distillation import DISTILL_HYPERPARAMETERS, Collector, DistillConfig, LabelledStates, distill
 from policypress.compress.slicing import Alive, all_alive, sliced
 from policypress.core.params import params
@@ -60,6 +60,7 @@ def units_to_keep(policy: Policy, scores: dict[int, torch.Tensor], max_params: i
 
 def prune_iteratively(task: Task, score: Scorer) -> Policy:
     """The loop of the module docstring, with `score` as the criterion."""
+    require_one_unit_fits(task.teacher, task.max_params)  # before any env step is spent on a level no network fits
     hp = task.hyperparameters
     config = DistillConfig.from_hyperparameters(hp, task.teacher.output)
     rounds = hp["prune_rounds"]

@@ -49,7 +49,8 @@ def _import_aliases(tree: ast.AST) -> dict[str, str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
+                local = alias.asname or alias.name.split(".")[0]  # `import a.b` binds a; `import a.b as x`, a.b
+                aliases[local] = alias.name if alias.asname else local
         elif isinstance(node, ast.ImportFrom) and node.module:
             for alias in node.names:
                 aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
