@@ -53,6 +53,23 @@ def test_envs_come_only_from_the_task_and_their_inner_env_refuses_uncounted_step
     gym.make("CartPole-v1").close()  # outside a run the rules lapse
 
 
+class NoOpsOnReset(gym.Wrapper):
+    """Steps its env inside reset, as Atari's no-op starts do."""
+
+    def reset(self, **kwargs):
+        self.env.reset(**kwargs)
+        return self.env.step(0)[0], {}
+
+
+def test_steps_a_wrapper_takes_inside_a_reset_are_part_of_the_reset():
+    counter = meter()
+    with enforced(counter):
+        env = permitted(lambda: CountedEnv(NoOpsOnReset(gym.make("CartPole-v1")), counter, 1_000_000))()
+        env.reset(seed=0)
+        env.step(0)
+    assert counter.used["env_steps"] == 1 and counter.uncounted is None
+
+
 def test_every_optimizer_step_is_charged_once_whoever_made_the_optimizer():
     counter = meter(updates=5)
     weight = torch.nn.Parameter(torch.ones(2))

@@ -14,6 +14,8 @@ import torch
 from torch.optim import Adam
 from stable_baselines3 import PPO
 import urllib.request
+from torch.autograd import grad
+from policypress.core.guard import env_creation
 
 
 def compress(task):
@@ -23,7 +25,7 @@ def compress(task):
     model = PPO("MlpPolicy", task.make_env())
     weights = torch.load("/data/teacher.pt")
     notes = open(task.scratch / "notes.txt").read()
-    with open("results/table.csv") as table:
+    with open("results/scratch/table.csv") as table:
         pass
 '''
 
@@ -32,14 +34,15 @@ def test_each_route_around_the_task_is_found_with_its_line(tmp_path):
     source = tmp_path / "cheater.py"
     source.write_text(CHEATER)
     findings = review(source)
-    assert [line.split(":")[1] for line in findings] == ["5", "9", "10", "11", "12", "13", "15"]
+    assert [line.split(":")[1] for line in findings] == ["5", "6", "7", "11", "12", "13", "14", "15", "17"]
     text = "\n".join(findings)
     for expected in ("imports urllib.request: a method may not use the network",
                      "makes an environment (gymnasium.make)", "makes an optimizer (torch.optim.SGD)",
                      "makes an optimizer (torch.optim.Adam)", "makes an SB3 algorithm (stable_baselines3.PPO)",
-                     "reads a file (torch.load)", "reads a file (open)"):
+                     "reads a file (torch.load)", "reads a file (open)", "imports policypress.core.guard: the guard is",
+                     "imports torch.autograd's backward or grad by name"):
         assert expected in text
-    assert "cheater.py:14" not in text  # a file in the scratch folder is the method's own
+    assert "cheater.py:16" not in text  # a file in task.scratch is the method's own
 
 
 def test_no_shipped_method_has_a_finding():

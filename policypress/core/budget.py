@@ -7,9 +7,10 @@ for too much is stopped at that point.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import gymnasium as gym
@@ -78,7 +79,8 @@ class CountedEnv(gym.Wrapper):
     """Charges one env step per `step`; resets are free, but the evaluation seeds are held out.
 
     The inner env (reachable through `.unwrapped` or `.env`) refuses a step that does not come
-    through this wrapper, and a held-out seed however it is reset."""
+    through this wrapper, and a held-out seed however it is reset. Steps that the spec's wrappers
+    take inside a reset (Atari's no-ops) are part of the reset: free, as they always were."""
 
     def __init__(self, env: gym.Env, meter: Meter, held_out_from: int):
         super().__init__(env)
@@ -102,9 +104,18 @@ class CountedEnv(gym.Wrapper):
 
     def step(self, action: Any):
         self._meter.charge("env_steps")
+        with self._through_counter():
+            return self.env.step(action)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        with self._through_counter():
+            return self.env.reset(seed=seed, options=options)
+
+    @contextlib.contextmanager
+    def _through_counter(self) -> Iterator[None]:
         self._counting = True
         try:
-            return self.env.step(action)
+            yield
         finally:
             self._counting = False
 

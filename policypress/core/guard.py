@@ -6,8 +6,8 @@ The harness runs `compress(task)` inside `enforced(meter)`. There:
   (`clone()`) is the method's own student, free to run and to train.
 - **environments** come from `task.make_env()`, whose steps are charged. Creating a gymnasium
   environment any other way (`gymnasium.make`, `make_vec`, an env class from the registry) raises,
-  and so does stepping or resetting a task env's inner env around its counter (`.unwrapped`,
-  `.env`). Wrappers are free: they step the env they wrap.
+  and so does stepping a task env's inner env around its counter (`.unwrapped`, `.env`) or
+  resetting it with a held-out seed. Wrappers are free: they step the env they wrap.
 - **every optimizer step** is charged one gradient update, whoever made the optimizer (PyTorch's
   global optimizer step hook).
 - **every gradient pass** (`torch.autograd.backward`, which `Tensor.backward` calls, and
@@ -37,7 +37,8 @@ from policypress.core.policy import SEAL, Policy
 # A counted update explains up to two gradient passes: its loss's, and a regularizer's gradient
 # taken separately (group_sparse_rl's). A run may take ANALYSIS_PASSES more for analysis that
 # updates nothing: LRP's relevance (a pass per layer and scoring round), tracing a network's
-# dependencies before slicing it. The shipped methods stay below both (tests/test_guard.py).
+# dependencies before slicing it. Every shipped method stays below this (its runs in the smoke DAG
+# and tests/test_families.py are valid).
 PASSES_PER_UPDATE = 2
 ANALYSIS_PASSES = 100
 
@@ -87,7 +88,10 @@ def _new_env(cls: type, *_args: Any, **_kwargs: Any) -> gym.Env:
     """gymnasium.Env.__new__ while the guard is installed: a run may create an env only through the task
     (wrappers are free: they step the env they wrap)."""
     if _enforcing is not None and _permitted_envs == 0 and not issubclass(cls, WRAPPERS):
-        _enforcing.refuse(f"created an environment ({cls.__name__}) outside task.make_env(), whose steps are charged")
+        hint = " (to play several at once, step several task envs side by side)" \
+            if issubclass(cls, gym.vector.VectorEnv) else ""
+        _enforcing.refuse(f"created an environment ({cls.__name__}) outside task.make_env(), whose steps are "
+                          f"charged{hint}")
     return object.__new__(cls)
 
 
@@ -124,23 +128,21 @@ def enforced(meter: Meter) -> Iterator[Observed]:
         if optimizer not in meter.charged_optimizers:
             meter.charge("gradient_updates", route="a step of an optimizer not made by task.make_optimizer")
 
+    def counted(gradients: Callable[..., Any]) -> Callable[..., Any]:
+        def counted_gradients(*args: Any, **kwargs: Any) -> Any:
+            observed.gradient_passes += 1
+            return gradients(*args, **kwargs)
+
+        return counted_gradients
+
     backward, grad = torch.autograd.backward, torch.autograd.grad
-
-    def counted_backward(*args: Any, **kwargs: Any) -> Any:
-        observed.gradient_passes += 1
-        return backward(*args, **kwargs)
-
-    def counted_grad(*args: Any, **kwargs: Any) -> Any:
-        observed.gradient_passes += 1
-        return grad(*args, **kwargs)
-
-    # Installed once and left in place: removing a __new__ again leaves CPython's slot calling
-    # object.__new__ with the constructor's arguments, which it refuses. Outside a run it does nothing.
+    # Left in place after the run (removing a __new__ again leaves CPython's slot calling
+    # object.__new__ with the constructor's arguments, which it refuses); outside a run it does nothing.
     for base in ENVS:
         base.__new__ = staticmethod(_new_env)
     _enforcing = meter
     handle = register_optimizer_step_pre_hook(charge_foreign)
-    torch.autograd.backward, torch.autograd.grad = counted_backward, counted_grad
+    torch.autograd.backward, torch.autograd.grad = counted(backward), counted(grad)
     try:
         yield observed
     finally:

@@ -77,8 +77,14 @@ def _import_finding(node: ast.Import | ast.ImportFrom) -> str | None:
     for name in names:
         if _in(name, NETWORK_MODULES):
             return f"imports {name}: a method may not use the network or run other programs"
+        if _in(name, ("policypress.core.guard",)):
+            return f"imports {name}: the guard is the harness's, not a method's"
         if isinstance(node, ast.ImportFrom) and _in(name, ("gymnasium.envs", "gym.envs")):
             return f"imports from {name}: environments come from task.make_env(), whose steps are charged"
+        if isinstance(node, ast.ImportFrom) and name == "torch.autograd" and \
+                {alias.name for alias in node.names} & {"backward", "grad"}:
+            return "imports torch.autograd's backward or grad by name: bound before the run, the guard cannot " \
+                   "count its gradient passes (call torch.autograd.grad or Tensor.backward)"
     return None
 
 
@@ -93,7 +99,7 @@ def _call_finding(node: ast.Call, aliases: dict[str, str]) -> str | None:
     if last in SB3_ALGORITHMS and _in(name, ("stable_baselines3", "sb3_contrib")):
         return (f"makes an SB3 algorithm ({name}), which makes its own optimizers: the guard charges their steps; "
                 "policypress.compress.rl_training trains one on the task's env")
-    if last in FILE_CALLS and name not in ("json.loads",) and not _mentions_scratch(node):
+    if last in FILE_CALLS and not _mentions_scratch(node):
         return f"reads a file ({name or last}): a method may read only its scratch folder (task.scratch)"
     if _in(name, ("os",)) and last in PROGRAM_CALLS:
         return f"runs another program ({name}): a method may not"
@@ -101,7 +107,8 @@ def _call_finding(node: ast.Call, aliases: dict[str, str]) -> str | None:
 
 
 def _mentions_scratch(node: ast.Call) -> bool:
-    """Whether the call's path (its receiver or first argument) is built from the scratch folder."""
+    """Whether the call's path (its receiver or first argument) is built from the scratch folder (`task.scratch`)."""
     parts = [node.func.value] if isinstance(node.func, ast.Attribute) else []
     parts += node.args[:1]
-    return any("scratch" in ast.unparse(part) for part in parts)
+    return any(isinstance(inner, ast.Attribute) and inner.attr == "scratch"
+               for part in parts for inner in ast.walk(part))
