@@ -18,6 +18,17 @@ def _train_teacher(args: argparse.Namespace) -> None:
     print(f"teacher {args.env}/{args.seed}: mean return {sum(info['eval_returns']) / len(info['eval_returns']):.1f}")
 
 
+def _import_teacher(args: argparse.Namespace) -> None:
+    from policypress.imported import import_teacher
+
+    info = import_teacher(load_env_spec(args.env), args.out, args.profile, args.seed, args.model, args.vecnormalize,
+                          args.algo, args.zoo_run)
+    returns = info["eval_returns"]
+    print(f"imported {info['source']['model']} as the {args.env} teacher in {args.out}: {info['algo']}, "
+          f"{info['training_cost']['env_steps']} training steps, validation return {info['validation_return']:.1f}, "
+          f"mean return {sum(returns) / len(returns):.1f} over {len(returns)} held-out episodes")
+
+
 def _compress(args: argparse.Namespace) -> None:
     from policypress.core.harness import compress_run
     from policypress.core.registry import load_method
@@ -107,6 +118,21 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", required=True, type=Path)
     sub.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                      help="where SB3 trains (auto: a GPU when present)")
+
+    sub = verb("import-teacher", _import_teacher,
+               "use an SB3 model zip or an rl-baselines3-zoo run folder as a teacher (loading it runs code: "
+               "import only files you trust)")
+    sub.add_argument("--env", required=True, help="the env spec (envs/ENV.yaml) the model was trained on")
+    source = sub.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", type=Path, help="an SB3 model zip (DQN, PPO, A2C, SAC, TD3; MLP or CNN policy)")
+    source.add_argument("--zoo-run", type=Path, help="an rl-baselines3-zoo run folder, logs/ALGO/ENV_ID_N/: its model, "
+                        "config.yml, args.yml and vecnormalize.pkl")
+    sub.add_argument("--vecnormalize", type=Path, help="the model's VecNormalize statistics (vecnormalize.pkl)")
+    sub.add_argument("--algo", help="the algorithm, when the zip does not say it (dqn, ppo, a2c, sac, td3)")
+    sub.add_argument("--out", required=True, type=Path, help="the teacher folder to write (results/teachers/ENV/SEED)")
+    sub.add_argument("--seed", type=int, default=0, help="the seed this teacher stands for in the results")
+    sub.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"],
+                     help="whose held-out evaluation episodes to play")
 
     sub = verb("compress", _compress, "run one method on one teacher under the env's budget")
     for name in ("env", "method", "profile"):

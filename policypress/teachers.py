@@ -107,12 +107,7 @@ def train_teacher(env_spec: dict, profile: str, seed: int, out_dir: str | Path, 
     (out_dir / ".model.tmp.zip").replace(out_dir / "model.zip")
 
     validation_return, policy = monitor.best
-    policy.metadata.update({"env": env_spec["name"], "seed": seed, "algo": teacher["algo"]})
-    seeds = eval_seeds(env_spec, profile)
-    info = {
-        "env": env_spec["name"],
-        "seed": seed,
-        "profile": profile,
+    return write_teacher(out_dir, policy, env_spec, profile, seed, {
         "algo": teacher["algo"],
         "timesteps": steps,
         "train_seconds": round(train_seconds, 1),
@@ -123,6 +118,19 @@ def train_teacher(env_spec: dict, profile: str, seed: int, out_dir: str | Path, 
         "checkpoints": monitor.history,
         "validation_return": None if math.isnan(validation_return) else validation_return,
         **floor_check(teacher, validation_return, env_spec["name"], seed),
+    })
+
+
+def write_teacher(out_dir: Path, policy: Policy, env_spec: dict, profile: str, seed: int, info: dict) -> dict:
+    """Evaluate a teacher on the profile's held-out seeds and write policy/, policy.onnx and teacher.json
+    (with `info`): the teacher folder every later rule reads, whether trained here or imported."""
+    policy.metadata.update({"env": env_spec["name"], "seed": seed, "algo": info["algo"]})
+    seeds = eval_seeds(env_spec, profile)
+    info = {
+        "env": env_spec["name"],
+        "seed": seed,
+        "profile": profile,
+        **info,
         "eval_seeds": seeds,
         "eval_returns": policy_returns(policy, env_spec, seeds),
         "random_returns": random_returns(env_spec, seeds),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 from collections.abc import Callable, Iterator
 
 import gymnasium as gym
@@ -97,6 +98,21 @@ def count_optimizer_steps() -> Iterator[StepCount]:
         yield steps
     finally:
         handle.remove()
+
+
+def trained_optimizer_steps(model: BaseAlgorithm) -> int:
+    """The optimizer steps a saved model's training took, as `count_optimizer_steps` would have counted
+    them, from what SB3 saves: its `_n_updates` counts DQN's and SAC's gradient steps, TD3's critic
+    steps, A2C's rollouts and PPO's epochs. Exact except for a PPO run that `target_kl` stopped inside
+    an epoch, which this counts as whole."""
+    updates = model._n_updates
+    if isinstance(model, PPO):
+        return updates * math.ceil(model.n_steps * model.n_envs / model.batch_size)
+    if isinstance(model, SAC):  # critic and actor, and the entropy coefficient when it is learned
+        return updates * (3 if model.ent_coef_optimizer is not None else 2)
+    if isinstance(model, TD3):  # the critic each step, the actor every policy_delay steps
+        return updates + updates // model.policy_delay
+    return updates
 
 
 def actor_optimizer(model: BaseAlgorithm) -> torch.optim.Optimizer:

@@ -1,0 +1,197 @@
+"""Import a teacher trained outside PolicyPress: an SB3 model zip (with its VecNormalize statistics) or an
+rl-baselines3-zoo run folder, converted into exactly the teacher folder `train_teacher` writes.
+
+Loading a zip or a pickle executes code from it (SB3's zips carry pickled objects; VecNormalize
+statistics are a pickle): import only files you trust. Nothing here reads a leaderboard artifact,
+whose policies are safetensors and JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import shutil
+import zipfile
+from pathlib import Path
+
+import torch
+import yaml
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from policypress.core.envs import Validator, make_env
+from policypress.core.guard import env_creation
+from policypress.core.sb3 import ALGORITHMS, ConversionError, to_policy, trained_optimizer_steps
+from policypress.core.specs import SpecError
+
+# Replaced on loading: schedules pickled by another Python or SB3 version may not unpickle, and
+# inference does not need them (rl-baselines3-zoo's enjoy.py does the same).
+UNNEEDED_OBJECTS = {"learning_rate": 0.0, "lr_schedule": lambda _: 0.0, "exploration_schedule": lambda _: 0.0,
+                    "clip_range": lambda _: 0.0}
+# The checkpoint-selection episodes an imported teacher's validation return is the mean of.
+VALIDATION_EPISODES = 5
+CONVERSION = ("policypress.core.sb3.to_policy: the deployed actor (DQN's Q-network; PPO/A2C's features, "
+              "policy MLP and action net; SAC/TD3's actor) with VecNormalize's observation statistics")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def algo_of(model_path: Path) -> str:
+    """The algorithm that saved a zip, from the module of its policy class (in the zip's `data`) and, for
+    the actor-critic policy PPO and A2C share, from PPO's own `n_epochs`."""
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            data = json.loads(archive.read("data"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as err:
+        raise SpecError(f"{model_path}: not a stable-baselines3 model zip ({err})") from err
+    module = data.get("policy_class", {}).get("__module__", "")  # e.g. stable_baselines3.dqn.policies
+    if module == "stable_baselines3.common.policies":  # PPO's and A2C's shared ActorCriticPolicy
+        return "ppo" if "n_epochs" in data else "a2c"
+    for name in ALGORITHMS:
+        if f".{name}." in f".{module}.":
+            return name
+    raise SpecError(f"{model_path}: policy_class: module {module!r} is not one of SB3's {sorted(ALGORITHMS)}; "
+                    "pass --algo")
+
+
+def load_model(model_path: Path, algo: str | None) -> tuple[BaseAlgorithm, str]:
+    algo = algo or algo_of(model_path)
+    if algo not in ALGORITHMS:
+        raise SpecError(f"--algo: {algo!r} is not one of {sorted(ALGORITHMS)}")
+    try:
+        model = ALGORITHMS[algo].load(model_path, device="cpu", custom_objects=UNNEEDED_OBJECTS)
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise SpecError(f"{model_path}: cannot load as {algo} ({type(err).__name__}: {err})") from err
+    return model, algo
+
+
+def load_vecnormalize(path: Path):
+    """VecNormalize statistics as SB3 pickles them (`VecNormalize.save`); the venv is not needed to read them."""
+    with open(path, "rb") as file:
+        stats = pickle.load(file)  # noqa: S301 - the user's own file: the help text says it runs code
+    if not hasattr(stats, "obs_rms"):
+        raise SpecError(f"{path}: not VecNormalize statistics (no obs_rms)")
+    return stats
+
+
+class ZooLoader(yaml.SafeLoader):
+    """Reads rl-baselines3-zoo's `config.yml`/`args.yml`: safe YAML plus the OrderedDict they are dumped as."""
+
+
+ZooLoader.add_constructor(
+    "tag:yaml.org,2002:python/object/apply:collections.OrderedDict",
+    lambda loader, node: dict(loader.construct_sequence(node, deep=True)[0]),
+)
+
+
+def read_zoo_run(folder: Path) -> dict:
+    """The files and settings of an rl-baselines3-zoo run folder (`logs/<algo>/<env_id>_<n>/`): the model
+    (best_model.zip when the zoo evaluated during training, else the final `<env_id>.zip`), and from
+    `<env_id>/`: args.yml (env id, algo, seed), config.yml (hyperparameters and preprocessing) and
+    vecnormalize.pkl when the run normalized."""
+    params = [path.parent for path in folder.glob("*/config.yml")]
+    if len(params) != 1:
+        raise SpecError(f"{folder}: not an rl-baselines3-zoo run folder (expected one <env_id>/config.yml, "
+                        f"found {len(params)})")
+    params = params[0]
+    args = load_zoo_yaml(params / "args.yml")
+    config = load_zoo_yaml(params / "config.yml")
+    env_id = args.get("env", params.name)
+    model = folder / "best_model.zip"
+    if not model.is_file():
+        model = folder / f"{env_id}.zip"
+    if not model.is_file():
+        raise SpecError(f"{folder}: neither best_model.zip nor {env_id}.zip is there")
+    vecnormalize = params / "vecnormalize.pkl"
+    if config.get("normalize") and not vecnormalize.is_file():
+        raise SpecError(f"{params / 'config.yml'}: normalize: the run normalized, but {vecnormalize} is missing")
+    return {"env_id": env_id, "algo": args.get("algo"), "model": model, "config": config,
+            "vecnormalize": vecnormalize if vecnormalize.is_file() else None}
+
+
+def load_zoo_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise SpecError(f"{path}: file not found")
+    try:
+        return yaml.load(path.read_text(), Loader=ZooLoader) or {}  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid zoo YAML ({err})") from err
+
+
+def check_zoo_preprocessing(env_spec: dict, zoo: dict, source: Path) -> None:
+    """An imported zoo teacher must be evaluated on the env it was trained on: the spec's `zoo` section
+    declares the zoo preprocessing it reproduces (env_wrapper, frame_stack), and they must agree."""
+    declared = env_spec.get("zoo", {})
+    if zoo["env_id"] != env_spec["gym_id"]:
+        raise SpecError(f"{source}: env: the zoo run trained on {zoo['env_id']!r}, the spec's gym_id is "
+                        f"{env_spec['gym_id']!r}")
+    for key in ("env_wrapper", "frame_stack"):
+        if zoo["config"].get(key) != declared.get(key):
+            raise SpecError(f"{source}: config.yml: {key}: the zoo run used {zoo['config'].get(key)!r}, while "
+                            f"envs/{env_spec['name']}.yaml's zoo.{key} reproduces {declared.get(key)!r}")
+
+
+def import_teacher(env_spec: dict, out_dir: str | Path, profile: str, seed: int, model_path: str | Path | None = None,
+                   vecnormalize_path: str | Path | None = None, algo: str | None = None,
+                   zoo_run: str | Path | None = None) -> dict:
+    """Convert an outside SB3 model into the teacher folder (model.zip, policy/, policy.onnx, teacher.json).
+
+    teacher.json records the source files with their sha256, the conversion, what the model's training
+    spent (from the zip: env steps and the optimizer steps SB3's counters imply; the during-training
+    track's budget builds on it), and the mean return on the env's validation seeds.
+    """
+    from policypress.teachers import floor_check, write_teacher
+
+    out_dir = Path(out_dir)
+    torch.set_num_threads(1)
+    source: dict = {"kind": "imported"}
+    if zoo_run is not None:
+        zoo = read_zoo_run(Path(zoo_run))
+        check_zoo_preprocessing(env_spec, zoo, Path(zoo_run))
+        model_path, vecnormalize_path, algo = zoo["model"], zoo["vecnormalize"], algo or zoo["algo"]
+        source.update({"zoo_run": str(zoo_run), "zoo_config": zoo["config"]})
+    if model_path is None:
+        raise SpecError("--model: a model zip (or --zoo-run) is required")
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise SpecError(f"{model_path}: file not found")
+    model, algo = load_model(model_path, algo)
+    vec_normalize = None
+    source.update({"model": str(model_path), "model_sha256": sha256(model_path), "conversion": CONVERSION})
+    if vecnormalize_path is not None:
+        vec_normalize = load_vecnormalize(Path(vecnormalize_path))
+        source.update({"vecnormalize": str(vecnormalize_path), "vecnormalize_sha256": sha256(Path(vecnormalize_path))})
+    with env_creation():
+        env = make_env(env_spec)
+    if env.observation_space.shape != model.observation_space.shape:
+        raise SpecError(f"{model_path}: observation_space: the model takes {model.observation_space.shape}, "
+                        f"envs/{env_spec['name']}.yaml gives {env.observation_space.shape}")
+    if env.action_space != model.action_space:
+        raise SpecError(f"{model_path}: action_space: the model acts in {model.action_space}, "
+                        f"envs/{env_spec['name']}.yaml in {env.action_space}")
+    try:
+        policy = to_policy(model, vec_normalize)
+    except ConversionError as err:
+        raise SpecError(f"{model_path}: {err}") from err
+    validation_return = Validator(env_spec, VALIDATION_EPISODES, 1)(policy)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model_path, out_dir / ".model.tmp.zip")
+    (out_dir / ".model.tmp.zip").replace(out_dir / "model.zip")
+    return write_teacher(out_dir, policy, env_spec, profile, seed, {
+        "algo": algo,
+        "source": source,
+        "timesteps": int(model.num_timesteps),
+        "train_seconds": None,
+        "training_cost": {"env_steps": int(model.num_timesteps), "gradient_updates": trained_optimizer_steps(model)},
+        "device": "cpu",
+        "checkpoints": [],
+        "validation_return": validation_return,
+        **floor_check(env_spec["teacher"], validation_return, env_spec["name"], seed),
+    })
+

@@ -1,0 +1,154 @@
+"""Importing outside agents: models trained with plain stable-baselines3 (and rl-baselines3-zoo's own
+training script) become teachers that act exactly like SB3's `predict(deterministic=True)`."""
+
+import json
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3 import DQN, PPO, SAC
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecNormalize
+
+import tests.blink_env  # noqa: F401  (registers PolicyPressTest/Blink-v0)
+from policypress.cli import main
+from policypress.core.harness import compress_run
+from policypress.core.policy import Policy
+from policypress.core.registry import load_method
+from policypress.core.specs import SpecError, load_env_spec
+from policypress.imported import import_teacher
+from policypress.measure.run import measure_run
+from policypress.submit.conformance import pendulum_spec
+from tests.conftest import sb3_cnn_spec, tiny_spec
+
+N = 1000  # played states, and as many random ones
+
+
+def played_states(model, env_id: str, env_kwargs: dict, normalize=None, n: int = N) -> np.ndarray:
+    """States the agent itself visits, acting deterministically (resetting with new seeds as episodes end)."""
+    env = gym.make(env_id, **env_kwargs)
+    obs, _ = env.reset(seed=0)
+    states = []
+    while len(states) < n:
+        states.append(obs)
+        seen = obs if normalize is None else normalize.normalize_obs(obs)
+        obs, _, terminated, truncated, _ = env.step(model.predict(seen, deterministic=True)[0])
+        if terminated or truncated:
+            obs, _ = env.reset(seed=len(states))
+    return np.asarray(states)
+
+
+def random_states(space: gym.spaces.Box, n: int = N) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    if space.dtype == np.uint8:
+        return rng.integers(0, 256, (n, *space.shape), dtype=np.uint8)
+    return rng.uniform(np.clip(space.low, -5, 5), np.clip(space.high, -5, 5), (n, *space.shape)).astype(np.float32)
+
+
+def assert_same_actions(policy: Policy, model, states: np.ndarray, normalize=None) -> None:
+    expected, _ = model.predict(states if normalize is None else normalize.normalize_obs(states), deterministic=True)
+    if isinstance(model.action_space, gym.spaces.Discrete):
+        np.testing.assert_array_equal(policy.act(states), expected)
+    else:
+        np.testing.assert_allclose(policy.act(states), expected, rtol=1e-5, atol=1e-5)
+
+
+def cartpole_ppo_normalized(path):
+    venv = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
+    model = PPO("MlpPolicy", venv, n_steps=128, batch_size=64, n_epochs=2, seed=0,
+                policy_kwargs={"net_arch": [32, 32]}).learn(1024)
+    venv.save(path.with_suffix(".pkl"))
+    return model, venv
+
+
+AGENTS = {  # name: (spec, how plain SB3 trains it)
+    "dqn-cartpole": (tiny_spec, lambda path: (DQN("MlpPolicy", "CartPole-v1", learning_starts=100, seed=0,
+                                                  policy_kwargs={"net_arch": [32, 32]}).learn(1000), None)),
+    "ppo-cartpole-vecnormalize": (tiny_spec, cartpole_ppo_normalized),
+    "sac-pendulum": (pendulum_spec, lambda path: (SAC("MlpPolicy", "Pendulum-v1", learning_starts=100, seed=0,
+                                                      policy_kwargs={"net_arch": [32, 32]}).learn(300), None)),
+    "dqn-cnn-blink": (sb3_cnn_spec, lambda path: (DQN("CnnPolicy", gym.make("PolicyPressTest/Blink-v0", size=36),
+                                                      learning_starts=50, buffer_size=500, batch_size=16,
+                                                      seed=0).learn(200), None)),
+}
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_an_imported_sb3_model_acts_like_sb3_predict_on_played_and_random_states(name, tmp_path):
+    make_spec, train = AGENTS[name]
+    spec = make_spec()
+    zip_path = tmp_path / f"{name}.zip"
+    model, normalize = train(zip_path)
+    model.save(zip_path)
+
+    info = import_teacher(spec, tmp_path / "teacher", "smoke", 0, zip_path,
+                          zip_path.with_suffix(".pkl") if normalize is not None else None)
+
+    policy = Policy.load(tmp_path / "teacher" / "policy")
+    loaded = type(model).load(zip_path)  # what the user's own SB3 code would load
+    assert_same_actions(policy, loaded, played_states(loaded, spec["gym_id"], spec.get("env_kwargs", {}), normalize),
+                        normalize)
+    assert_same_actions(policy, loaded, random_states(loaded.observation_space), normalize)
+    assert info["source"]["kind"] == "imported" and len(info["source"]["model_sha256"]) == 64
+    assert info["training_cost"]["env_steps"] == model.num_timesteps > 0
+    assert info["training_cost"]["gradient_updates"] > 0
+    for name_ in ("model.zip", "policy.onnx", "teacher.json"):
+        assert (tmp_path / "teacher" / name_).is_file()
+
+
+def test_an_imported_teacher_is_compressed_and_measured_through_the_pipeline(tmp_path):
+    spec = load_env_spec("cartpole")
+    DQN("MlpPolicy", "CartPole-v1", learning_starts=100, seed=0,
+        policy_kwargs={"net_arch": [32, 32]}).learn(1000).save(tmp_path / "agent.zip")
+    assert main(["import-teacher", "--env", "cartpole", "--model", str(tmp_path / "agent.zip"),
+                 "--out", str(tmp_path / "teacher"), "--profile", "smoke"]) == 0
+    teacher = tmp_path / "teacher"
+    distill = load_method("distill")
+    run = compress_run(distill, spec, "smoke", teacher, 0.1, 0, distill.resolve_hyperparameters(None, "test"),
+                       tmp_path / "run")
+    assert run["status"] == "valid", run["reason"]
+    latency = {"warmup": 1, "windows": 2, "window_ms": 1}
+    metrics = measure_run(tmp_path / "run", teacher, spec, latency, tmp_path / "m.json")
+    assert metrics["params_nonzero"] <= 0.1 * metrics["teacher_params_nonzero"]
+    assert len(metrics["returns"]) == len(json.loads((teacher / "teacher.json").read_text())["eval_returns"])
+
+
+def test_a_zoo_run_folder_made_by_rl_zoo3_is_imported_with_its_vecnormalize(tmp_path):
+    pytest.importorskip("rl_zoo3")
+    subprocess.run([sys.executable, "-m", "rl_zoo3.train", "--algo", "ppo", "--env", "CartPole-v1", "-n", "512",
+                    "-f", str(tmp_path / "logs"), "--seed", "0", "--eval-freq", "-1", "--vec-env", "dummy",
+                    "--hyperparams", "normalize:True", "n_envs:2", "n_steps:64", "batch_size:32"],
+                   check=True, capture_output=True)
+    run = tmp_path / "logs" / "ppo" / "CartPole-v1_1"
+    info = import_teacher(tiny_spec(), tmp_path / "teacher", "smoke", 0, zoo_run=run)
+
+    normalize = VecNormalize.load(run / "CartPole-v1" / "vecnormalize.pkl", make_vec_env("CartPole-v1"))
+    model = PPO.load(run / "CartPole-v1.zip")
+    policy = Policy.load(tmp_path / "teacher" / "policy")
+    assert_same_actions(policy, model, played_states(model, "CartPole-v1", {}, normalize), normalize)
+    assert_same_actions(policy, model, random_states(model.observation_space), normalize)
+    assert info["source"]["zoo_config"]["normalize"] is True and info["algo"] == "ppo"
+    assert info["source"]["vecnormalize_sha256"]
+
+
+def test_a_zoo_run_whose_preprocessing_the_spec_does_not_reproduce_is_refused(tmp_path):
+    params = tmp_path / "run" / "CartPole-v1"
+    params.mkdir(parents=True)
+    (params / "args.yml").write_text("!!python/object/apply:collections.OrderedDict\n- - - algo\n    - dqn\n"
+                                     "  - - env\n    - CartPole-v1\n")
+    (params / "config.yml").write_text("!!python/object/apply:collections.OrderedDict\n- - - frame_stack\n    - 4\n")
+    DQN("MlpPolicy", "CartPole-v1").save(tmp_path / "run" / "CartPole-v1.zip")
+    with pytest.raises(SpecError, match=r"config.yml: frame_stack: the zoo run used 4, while envs/cartpole.yaml"):
+        import_teacher(tiny_spec(), tmp_path / "teacher", "smoke", 0, zoo_run=tmp_path / "run")
+    assert not (tmp_path / "teacher").exists()
+
+
+def test_a_model_for_another_env_is_refused_naming_the_file_and_field(tmp_path):
+    SAC("MlpPolicy", "Pendulum-v1").save(tmp_path / "sac.zip")
+    with pytest.raises(SpecError, match=r"sac.zip: observation_space: the model takes \(3,\), envs/cartpole.yaml"):
+        import_teacher(tiny_spec(), tmp_path / "teacher", "smoke", 0, tmp_path / "sac.zip")
+    (tmp_path / "not.zip").write_text("not a zip")
+    with pytest.raises(SpecError, match="not.zip: not a stable-baselines3 model zip"):
+        import_teacher(tiny_spec(), tmp_path / "teacher", "smoke", 0, tmp_path / "not.zip")
