@@ -152,3 +152,19 @@ def test_a_model_for_another_env_is_refused_naming_the_file_and_field(tmp_path):
     (tmp_path / "not.zip").write_text("not a zip")
     with pytest.raises(SpecError, match="not.zip: not a stable-baselines3 model zip"):
         import_teacher(tiny_spec(), tmp_path / "teacher", "smoke", 0, tmp_path / "not.zip")
+
+
+def test_the_dag_imports_the_teachers_a_config_names_instead_of_training_them(tmp_path):
+    from tests.test_workflow import snakemake
+
+    DQN("MlpPolicy", "CartPole-v1", learning_starts=100, seed=0,
+        policy_kwargs={"net_arch": [32, 32]}).learn(1000).save(tmp_path / "agent.zip")
+    config = {"profile": "smoke", "envs": ["cartpole"], "seeds": [0], "levels": [0.1],
+              "methods": {"dense": None, "distill": None},
+              "imported_teachers": {"cartpole": {0: {"model": str(tmp_path / "agent.zip")}}}}
+    result = snakemake(tmp_path / "dag", config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    info = json.loads((tmp_path / "dag/results/teachers/cartpole/0/teacher.json").read_text())
+    assert info["source"]["model"] == str(tmp_path / "agent.zip") and info["training_cost"]["env_steps"] == 1000
+    table = (tmp_path / "dag/results/table.csv").read_text()
+    assert table.count("\ncartpole,") == 2  # dense and distill, on the imported teacher

@@ -87,6 +87,14 @@ def test_unparsable_yaml_names_the_line(tmp_path):
          r"methods\.broken_import: .*broken_import\.py: cannot be imported: ImportError"),
         (base_config(methods={"mismatched_name": None}, method_dirs=[PLUGINS]),
          r"methods\.mismatched_name: .*mismatched_name\.py: INFO\.name: 'another_name' must equal"),
+        (base_config(imported_teachers={"acrobot": {0: {"model": "agent.zip"}}}),
+         r"imported_teachers\.acrobot: not one of the configured envs"),
+        (base_config(imported_teachers={"cartpole": {7: {"model": "agent.zip"}}}),
+         r"imported_teachers\.cartpole\[7\]: not one of the configured seeds"),
+        (base_config(imported_teachers={"cartpole": {0: {"model": "/no/agent.zip"}}}),
+         r"imported_teachers\.cartpole\[0\]\.model: /no/agent\.zip does not exist"),
+        (base_config(imported_teachers={"cartpole": {0: {"algo": "dqn"}}}),
+         r"imported_teachers\.cartpole\[0\]: name either model \(and vecnormalize, if any\) or zoo_run"),
     ],
 )
 def test_bad_config_names_file_and_field(config, message, tmp_path):

@@ -85,4 +85,21 @@ def check_config(config: dict, source: str | Path, envs_dir: str | Path = ENVS_D
         if not (Path(envs_dir) / f"{env}.yaml").is_file():
             raise SpecError(f"{source}: envs[{index}]: unknown environment {env!r} (no {envs_dir}/{env}.yaml)")
         load_env_spec(env, envs_dir)
+    check_imported_teachers(config.setdefault("imported_teachers", {}), config, source)
     return config
+
+
+def check_imported_teachers(imported: dict, config: dict, source: str | Path) -> None:
+    """Every imported teacher stands for a configured env and seed, and its files exist."""
+    for env, seeds in imported.items():
+        if env not in config["envs"]:
+            raise SpecError(f"{source}: imported_teachers.{env}: not one of the configured envs")
+        for seed, files in seeds.items():
+            where = f"{source}: imported_teachers.{env}[{seed}]"
+            if str(seed) not in {str(s) for s in config["seeds"]}:
+                raise SpecError(f"{where}: not one of the configured seeds")
+            if ("model" in files) == ("zoo_run" in files) or ("zoo_run" in files and "vecnormalize" in files):
+                raise SpecError(f"{where}: name either model (and vecnormalize, if any) or zoo_run")
+            for key in ("model", "vecnormalize", "zoo_run"):
+                if key in files and not Path(files[key]).exists():
+                    raise SpecError(f"{where}.{key}: {files[key]} does not exist")

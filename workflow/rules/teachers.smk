@@ -1,5 +1,27 @@
+
+def imported_teacher(wildcards):
+    """The files of a teacher the config imports (imported_teachers.ENV.SEED), or {} to train one."""
+    seeds = config["imported_teachers"].get(wildcards.env, {})
+    return {key: value for seed, files in seeds.items() if str(seed) == wildcards.seed for key, value in files.items()}
+
+
+def imported_files(wildcards):
+    return [value for key, value in imported_teacher(wildcards).items() if key != "algo"]
+
+
+def teacher_command(wildcards):
+    """`policypress import-teacher` for an imported teacher, else `train-teacher`."""
+    files = imported_teacher(wildcards)
+    if not files:
+        return f"train-teacher --device {config['device']}"
+    return "import-teacher " + " ".join(f"--{key.replace('_', '-')} {value}" for key, value in files.items())
+
+
 rule train_teacher:
-    """Train the SB3 teacher of one env and seed, convert it to a Policy, evaluate it."""
+    """Train the SB3 teacher of one env and seed (or import it, when the config names its files),
+    convert it to a Policy, evaluate it."""
+    input:
+        imported_files,
     output:
         model="results/teachers/{env}/{seed}/model.zip",
         policy=directory("results/teachers/{env}/{seed}/policy"),
@@ -11,7 +33,7 @@ rule train_teacher:
         "results/benchmarks/teachers/{env}/{seed}.tsv"
     params:
         profile=PROFILE,
-        device=config["device"],
+        command=teacher_command,
         spec=env_spec_part("gym_id", "env_kwargs", "wrappers", "teacher", "evaluation"),
     conda:
         "../envs/policypress.yaml"
@@ -20,5 +42,5 @@ rule train_teacher:
         mem_mb=family_resource("train_teacher", 1),
         gpu=gpus,
     shell:
-        "policypress train-teacher --env {wildcards.env} --seed {wildcards.seed} --profile {params.profile}"
-        " --out results/teachers/{wildcards.env}/{wildcards.seed} --device {params.device} > {log} 2>&1"
+        "policypress {params.command} --env {wildcards.env} --seed {wildcards.seed} --profile {params.profile}"
+        " --out results/teachers/{wildcards.env}/{wildcards.seed} > {log} 2>&1"
