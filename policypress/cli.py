@@ -52,6 +52,13 @@ def _measure(args: argparse.Namespace) -> None:
                 {"warmup": args.warmup, "windows": args.windows, "window_ms": args.window_ms}, args.out)
 
 
+def _export(args: argparse.Namespace) -> None:
+    from policypress.deploy.bundle import export_bundle
+
+    out = export_bundle(args.run, args.out)
+    print(f"wrote {out}: policy.c, policy.h, policy.onnx, Makefile (make host, make m4), README.md")
+
+
 def _aggregate(args: argparse.Namespace) -> None:
     from policypress.report.aggregate import write_table
 
@@ -156,6 +163,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--teacher", required=True, type=Path)
     sub.add_argument("--env", required=True)
     latency_options(sub)
+    sub.add_argument("--out", required=True, type=Path)
+
+    sub = verb("export", _export, "write a run's deployable bundle: C source and header, ONNX, Makefile, README")
+    sub.add_argument("run", type=Path, help="a run folder, results/runs/ENV/SEED/METHOD/LEVEL")
     sub.add_argument("--out", required=True, type=Path)
 
     sub = verb("aggregate", _aggregate, "collect metrics files into one CSV table")
