@@ -28,6 +28,11 @@ TEMPLATES = Path(__file__).parent / "templates"
 MAX_LISTED_COMPONENTS = 32  # larger observations (images) are described by their shape
 
 
+def bounds(space) -> list[tuple[float, float]]:
+    """Each component's (low, high) of a Box, flattened in C order."""
+    return list(zip(np.asarray(space.low).reshape(-1), np.asarray(space.high).reshape(-1), strict=True))
+
+
 def observation_doc(space) -> tuple[str, list[str]]:
     """The observation's layout in one line, and one line per component with its bounds where it is small."""
     shape = tuple(space.shape)
@@ -36,17 +41,15 @@ def observation_doc(space) -> tuple[str, list[str]]:
         layout += f" (channels first: {shape[0]} channels of {shape[1]}x{shape[2]})"
     if int(np.prod(shape)) > MAX_LISTED_COMPONENTS:
         return layout + f", each in [{space.low.min():g}, {space.high.max():g}].", []
-    lows, highs = np.asarray(space.low).reshape(-1), np.asarray(space.high).reshape(-1)
-    return layout + ":", [f"obs[{i}] in [{low:g}, {high:g}]" for i, (low, high) in enumerate(zip(lows, highs, strict=True))]
+    return layout + ":", [f"obs[{i}] in [{low:g}, {high:g}]" for i, (low, high) in enumerate(bounds(space))]
 
 
 def action_doc(space) -> tuple[str, str]:
     if hasattr(space, "n"):
         return (f"action[0] is the index of the chosen action, 0 to {int(space.n) - 1}, as a float.",
                 "action[0]: the chosen action's index")
-    lows, highs = np.asarray(space.low).reshape(-1), np.asarray(space.high).reshape(-1)
-    bounds = ", ".join(f"action[{i}] in [{low:g}, {high:g}]" for i, (low, high) in enumerate(zip(lows, highs, strict=True)))
-    return f"{len(lows)} floats, within the action bounds: {bounds}.", "action[i]: within its bounds"
+    text = ", ".join(f"action[{i}] in [{low:g}, {high:g}]" for i, (low, high) in enumerate(bounds(space)))
+    return f"{int(np.prod(space.shape))} floats, within the action bounds: {text}.", "action[i]: within its bounds"
 
 
 def preprocessing_doc(policy: Policy) -> str:
