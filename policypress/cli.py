@@ -29,6 +29,15 @@ def _import_teacher(args: argparse.Namespace) -> None:
           f"mean return {sum(returns) / len(returns):.1f} over {len(returns)} held-out episodes")
 
 
+def _compress_model(args: argparse.Namespace) -> None:
+    from policypress.compress_model import compress_model
+
+    time_limit = None if args.time_limit_minutes is None else 60 * args.time_limit_minutes
+    compress_model(args.env, args.out, args.methods, args.levels, args.profile, args.seed, args.model,
+                   args.vecnormalize, args.algo, args.zoo_run, args.method_dir, time_limit,
+                   {"warmup": args.warmup, "windows": args.windows, "window_ms": args.window_ms})
+
+
 def _compress(args: argparse.Namespace) -> None:
     from policypress.core.harness import compress_run
     from policypress.core.registry import load_method
@@ -109,6 +118,19 @@ def latency_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--window-ms", type=float, default=20.0, help="the least duration of one window")
 
 
+def outside_agent_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--env", required=True, help="the env spec (envs/ENV.yaml) the model was trained on")
+    source = sub.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", type=Path, help="an SB3 model zip (DQN, PPO, A2C, SAC, TD3; MLP or CNN policy)")
+    source.add_argument("--zoo-run", type=Path, help="an rl-baselines3-zoo run folder, logs/ALGO/ENV_ID_N/: its model, "
+                        "config.yml, args.yml and vecnormalize.pkl")
+    sub.add_argument("--vecnormalize", type=Path, help="the model's VecNormalize statistics (vecnormalize.pkl)")
+    sub.add_argument("--algo", help="the algorithm, when the zip does not say it (dqn, ppo, a2c, sac, td3)")
+    sub.add_argument("--seed", type=int, default=0, help="the seed this teacher stands for in the results")
+    sub.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"],
+                     help="whose evaluation episodes and compression budget to use")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="policypress", description=__doc__)
     verbs = top.add_subparsers(dest="verb", required=True)
@@ -129,17 +151,20 @@ def parser() -> argparse.ArgumentParser:
     sub = verb("import-teacher", _import_teacher,
                "use an SB3 model zip or an rl-baselines3-zoo run folder as a teacher (loading it runs code: "
                "import only files you trust)")
-    sub.add_argument("--env", required=True, help="the env spec (envs/ENV.yaml) the model was trained on")
-    source = sub.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", type=Path, help="an SB3 model zip (DQN, PPO, A2C, SAC, TD3; MLP or CNN policy)")
-    source.add_argument("--zoo-run", type=Path, help="an rl-baselines3-zoo run folder, logs/ALGO/ENV_ID_N/: its model, "
-                        "config.yml, args.yml and vecnormalize.pkl")
-    sub.add_argument("--vecnormalize", type=Path, help="the model's VecNormalize statistics (vecnormalize.pkl)")
-    sub.add_argument("--algo", help="the algorithm, when the zip does not say it (dqn, ppo, a2c, sac, td3)")
+    outside_agent_options(sub)
     sub.add_argument("--out", required=True, type=Path, help="the teacher folder to write (results/teachers/ENV/SEED)")
-    sub.add_argument("--seed", type=int, default=0, help="the seed this teacher stands for in the results")
-    sub.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"],
-                     help="whose held-out evaluation episodes to play")
+
+    sub = verb("compress-model", _compress_model,
+               "import an SB3 or rl-baselines3-zoo agent, compress it with METHODS at LEVELS under the env's budget, "
+               "measure and print a table (loading the agent runs code: import only files you trust)")
+    outside_agent_options(sub)
+    sub.add_argument("--methods", nargs="+", required=True, help="method names (policypress list-methods)")
+    sub.add_argument("--levels", nargs="+", type=float, required=True,
+                     help="ceilings on nonzero parameters, as fractions of the teacher's")
+    sub.add_argument("--out", required=True, type=Path, help="folder for teacher/, runs/METHOD/LEVEL/ and summary.csv")
+    sub.add_argument("--method-dir", action="append", help="plugin folder (repeatable; default methods/)")
+    sub.add_argument("--time-limit-minutes", type=float, help="stop a method past this and record the run invalid")
+    latency_options(sub)
 
     sub = verb("compress", _compress, "run one method on one teacher under the env's budget")
     for name in ("env", "method", "profile"):

@@ -61,8 +61,8 @@ def test_a_bundle_builds_for_host_and_cortex_m4_and_the_host_build_acts_like_the
     assert subprocess.run([bundle / "sizes"]).returncode == 0
     metrics = json.loads((run / "metrics.json").read_text())
     readme = (bundle / "README.md").read_text()
-    teacher, student = metrics["teacher_params_nonzero"], metrics["params_nonzero"]
-    assert f"| nonzero parameters (of {teacher} in the teacher) | {student} |" in readme
+    row = "| nonzero parameters (of {teacher_params_nonzero} in the teacher) | {params_nonzero} |".format(**metrics)
+    assert row in readme
 
 
 def test_exporting_an_invalid_run_or_another_folder_says_why_in_one_line(tmp_path, capsys):

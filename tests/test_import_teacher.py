@@ -7,6 +7,7 @@ import sys
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 import pytest
 from stable_baselines3 import DQN, PPO, SAC
 from stable_baselines3.common.env_util import make_vec_env
@@ -168,3 +169,32 @@ def test_the_dag_imports_the_teachers_a_config_names_instead_of_training_them(tm
     assert info["source"]["model"] == str(tmp_path / "agent.zip") and info["training_cost"]["env_steps"] == 1000
     table = (tmp_path / "dag/results/table.csv").read_text()
     assert table.count("\ncartpole,") == 2  # dense and distill, on the imported teacher
+
+
+def test_compress_model_imports_compresses_measures_and_prints_a_table(tmp_path, capsys):
+    DQN("MlpPolicy", "CartPole-v1", learning_starts=100, seed=0,
+        policy_kwargs={"net_arch": [32, 32]}).learn(1000).save(tmp_path / "agent.zip")
+    assert main(["compress-model", "--env", "cartpole", "--model", str(tmp_path / "agent.zip"), "--profile", "smoke",
+                 "--methods", "distill", "int8", "--levels", "0.3", "0.1", "--out", str(tmp_path / "out"),
+                 "--windows", "2", "--window-ms", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "[1/3] distill at level 0.3" in printed and "[3/3] int8 at level 1" in printed  # int8 keeps its size
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert list(summary["method"]) == ["distill", "distill", "int8"] and set(summary["status"]) == {"valid"}
+    for row in summary.itertuples():
+        metrics = json.loads((tmp_path / "out" / "runs" / row.method / f"{row.level:g}" / "metrics.json").read_text())
+        assert row.params_nonzero == metrics["params_nonzero"] and row.flash_bytes == metrics["flash_bytes"]
+        assert row.score_low <= row.score <= row.score_high
+        assert row.score == pytest.approx(metrics["retention"])
+        assert f"{row.score:.3f} [{row.score_low:.3f}, {row.score_high:.3f}]" in printed
+
+
+def test_the_paired_ratio_is_the_ratio_of_means_and_its_ci_resamples_episodes():
+    from policypress.report.stats import paired_ratio_with_ci
+
+    assert paired_ratio_with_ci([2.0, 2.0, 2.0], [4.0, 4.0, 4.0]) == (0.5, 0.5, 0.5)
+    student, teacher = np.array([1.0, 3.0, 5.0, 7.0]), np.array([2.0, 2.0, 6.0, 6.0])
+    ratio, low, high = paired_ratio_with_ci(student, teacher)
+    assert ratio == 16 / 16 and low < ratio < high
+    # every bootstrap ratio lies between the smallest and the largest per-episode ratio
+    assert min(student / teacher) <= low and high <= max(student / teacher)

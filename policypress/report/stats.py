@@ -65,6 +65,16 @@ def iqm_with_ci(scores: np.ndarray) -> tuple[float, float, float]:
     return float(iqm(matrix)), float(low), float(high)
 
 
+def paired_ratio_with_ci(numerator: np.ndarray, denominator: np.ndarray) -> tuple[float, float, float]:
+    """mean(numerator) / mean(denominator) of paired samples (e.g. a student's and its teacher's return on
+    the same episodes), with the 95% percentile bootstrap CI that resamples the pairs."""
+    x, y = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    pairs = np.random.RandomState(SEED).choice(len(x), (BOOTSTRAP_REPS, len(x)), replace=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low, high = percentile_ci(x[pairs].mean(axis=1) / y[pairs].mean(axis=1))
+    return float(x.mean() / y.mean()), float(low), float(high)
+
+
 def improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """P(X > Y) + P(X = Y) / 2 per task, averaged over tasks, of (... × runs × tasks) arrays: the
     Mann-Whitney U statistic over the number of pairs, as rliable's `probability_of_improvement`."""
