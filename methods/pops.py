@@ -426,7 +426,7 @@ def shrunk_widths(policy: Policy, kept: list[float], previous_size: int, min_wid
     """New hidden widths for `policy`'s architecture, holding at most `previous_size` parameters."""
     layers = list(weight_layers(policy).values())
     convs = [layer for layer in layers[:-1] if isinstance(layer, torch.nn.Conv2d)]
-    shape = tuple(policy.obs_shape)
+    shape = tuple(policy.net_input_shape)
     widths: list[float] = []
     for k, conv in enumerate(convs):
         channels = kept[k] / (conv.kernel_size[0] * conv.kernel_size[1] * shape[0])

@@ -169,14 +169,16 @@ def import_teacher(env_spec: dict, out_dir: str | Path, profile: str, seed: int,
         source.update({"vecnormalize": str(vecnormalize_path), "vecnormalize_sha256": sha256(Path(vecnormalize_path))})
     with env_creation():
         env = make_env(env_spec)
-    if env.observation_space.shape != model.observation_space.shape:
+    env_shape, model_shape = env.observation_space.shape, model.observation_space.shape
+    channels_last = len(env_shape) == 3 and model_shape == (env_shape[2], *env_shape[:2]) and env_shape != model_shape
+    if env_shape != model_shape and not channels_last:
         raise SpecError(f"{model_path}: observation_space: the model takes {model.observation_space.shape}, "
                         f"envs/{env_spec['name']}.yaml gives {env.observation_space.shape}")
     if env.action_space != model.action_space:
         raise SpecError(f"{model_path}: action_space: the model acts in {model.action_space}, "
                         f"envs/{env_spec['name']}.yaml in {env.action_space}")
     try:
-        policy = to_policy(model, vec_normalize)
+        policy = to_policy(model, vec_normalize, channels_last=channels_last)
     except ConversionError as err:
         raise SpecError(f"{model_path}: {err}") from err
     validation_return = Validator(env_spec, VALIDATION_EPISODES, 1)(policy)

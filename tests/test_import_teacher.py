@@ -1,6 +1,7 @@
 """Importing outside agents: models trained with plain stable-baselines3 (and rl-baselines3-zoo's own
 training script) become teachers that act exactly like SB3's `predict(deterministic=True)`."""
 
+import copy
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 import tests.blink_env  # noqa: F401  (registers PolicyPressTest/Blink-v0)
 from policypress.cli import main
+from policypress.core.envs import make_env
 from policypress.core.harness import compress_run
 from policypress.core.policy import Policy
 from policypress.core.registry import load_method
@@ -23,6 +25,7 @@ from policypress.imported import import_teacher
 from policypress.measure.run import measure_run
 from policypress.submit.conformance import pendulum_spec
 from tests.conftest import sb3_cnn_spec, tiny_spec
+from tests.test_export import assert_same_computation, c_run, onnx_run
 
 N = 1000  # played states, and as many random ones
 
@@ -198,3 +201,34 @@ def test_the_paired_ratio_is_the_ratio_of_means_and_its_ci_resamples_episodes():
     assert ratio == 16 / 16 and low < ratio < high
     # every bootstrap ratio lies between the smallest and the largest per-episode ratio
     assert min(student / teacher) <= low and high <= max(student / teacher)
+
+
+def test_a_zoo_atari_agent_plays_the_zoo_preprocessing_and_its_exports_take_its_channels_last_frames(tmp_path):
+    """rl_zoo3's own DQN on PongNoFrameskip-v4 (AtariWrapper, channels-last stack of 4), briefly trained,
+    imported on the pong_zoo spec: SB3's actions on played and random frames, and the same in C and ONNX."""
+    pytest.importorskip("rl_zoo3")
+    subprocess.run([sys.executable, "-m", "rl_zoo3.train", "--algo", "dqn", "--env", "PongNoFrameskip-v4", "-n", "300",
+                    "-f", str(tmp_path / "logs"), "--seed", "0", "--eval-freq", "-1", "--vec-env", "dummy",
+                    "--hyperparams", "buffer_size:1000", "learning_starts:100"], check=True, capture_output=True)
+    spec = copy.deepcopy(load_env_spec("pong_zoo"))
+    spec["env_kwargs"] = {"max_num_frames_per_episode": 800}  # short games: this checks actions, not scores
+    import_teacher(spec, tmp_path / "teacher", "smoke", 0, zoo_run=tmp_path / "logs" / "dqn" / "PongNoFrameskip-v4_1")
+
+    policy = Policy.load(tmp_path / "teacher" / "policy")
+    model = DQN.load(tmp_path / "logs" / "dqn" / "PongNoFrameskip-v4_1" / "PongNoFrameskip-v4.zip")
+    assert policy.obs_shape == (84, 84, 4) and policy.net_input_shape == (4, 84, 84)
+    env = make_env(spec)
+    obs, _ = env.reset(seed=0)
+    played = []
+    while len(played) < N:
+        played.append(obs)
+        obs, _, terminated, truncated, _ = env.step(model.predict(obs, deterministic=True)[0])
+        if terminated or truncated:
+            obs, _ = env.reset(seed=len(played))
+    assert_same_actions(policy, model, np.asarray(played))
+    frames = gym.spaces.Box(0, 255, policy.obs_shape, np.uint8)
+    assert_same_actions(policy, model, random_states(frames))
+    states = np.concatenate([np.asarray(played[::50]), random_states(frames, 20)]).astype(np.float32)
+    for run in (c_run, onnx_run):
+        outputs, actions = run(policy, states, tmp_path)
+        assert_same_computation(policy, states, outputs, actions)

@@ -46,7 +46,7 @@ def resized_spec(policy: Policy, widths: list[int]) -> dict:
     spec = policy.spec()
     hidden = iter(widths)
     last = weighted_layers(policy)[-1]
-    shape = tuple(policy.obs_shape)
+    shape = tuple(policy.net_input_shape)
     for index, layer in enumerate(spec["layers"]):
         if layer["type"] == "Linear":
             layer["in_features"] = shape[0]

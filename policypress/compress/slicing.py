@@ -55,7 +55,7 @@ def sliced(policy: Policy, alive: Alive) -> Policy:
         for name, param in net.named_parameters():
             param.copy_(effective[name])
     with torch.enable_grad():  # the dependency graph is traced through autograd
-        graph = tp.DependencyGraph().build_dependency(net, example_inputs=torch.zeros(1, *policy.obs_shape))
+        graph = tp.DependencyGraph().build_dependency(net, example_inputs=torch.zeros(1, *policy.net_input_shape))
     for index, keep in alive.items():
         removed = (~keep).nonzero().flatten().tolist()
         if removed:

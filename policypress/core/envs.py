@@ -23,7 +23,7 @@ def make_env(spec: dict, teacher_training: bool = False) -> gym.Env:
     wrappers), so every consumer of the spec sees identical observations. With
     `teacher_training`, the teacher's `train_wrappers` (e.g. reward clipping) follow.
     """
-    if spec["gym_id"].startswith("ALE/"):
+    if spec["family"] == "atari":  # ALE/*-v5 and the zoo's *NoFrameskip-v4 ids
         import ale_py
 
         gym.register_envs(ale_py)
@@ -31,12 +31,47 @@ def make_env(spec: dict, teacher_training: bool = False) -> gym.Env:
     return apply_wrappers(env, spec["teacher"].get("train_wrappers", [])) if teacher_training else env
 
 
+class FrameStackChannelsLast(gym.ObservationWrapper):
+    """The last `stack` frames side by side on the channel axis, oldest first, zeros before the first:
+    what SB3's VecFrameStack gives rl-baselines3-zoo's Atari agents (84 x 84 x 4), as a gymnasium wrapper."""
+
+    def __init__(self, env: gym.Env, stack: int):
+        super().__init__(env)
+        space = env.observation_space
+        self.channels = space.shape[-1]
+        self.observation_space = gym.spaces.Box(np.repeat(space.low, stack, axis=-1),
+                                                np.repeat(space.high, stack, axis=-1), dtype=space.dtype)
+        self.frames = np.zeros(self.observation_space.shape, space.dtype)
+
+    def reset(self, **kwargs):
+        self.frames[...] = 0
+        return super().reset(**kwargs)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        self.frames = np.roll(self.frames, -self.channels, axis=-1)
+        self.frames[..., -self.channels:] = observation
+        return self.frames.copy()
+
+
+def _sb3_atari_wrapper():
+    from stable_baselines3.common.atari_wrappers import AtariWrapper
+
+    return AtariWrapper
+
+
+# Wrappers a spec may name besides gymnasium.wrappers': those that reproduce rl-baselines3-zoo's
+# preprocessing, so that an imported zoo agent plays the env it was trained on.
+ZOO_WRAPPERS = {"AtariWrapper": _sb3_atari_wrapper, "FrameStackChannelsLast": lambda: FrameStackChannelsLast}
+
+
 def apply_wrappers(env: gym.Env, wrappers: list[dict]) -> gym.Env:
-    """`env` inside the spec's gymnasium wrappers (`{name, kwargs}`), the first innermost."""
+    """`env` inside the spec's wrappers (`{name, kwargs}`), the first innermost: gymnasium.wrappers
+    classes, or one of ZOO_WRAPPERS."""
     for wrapper in wrappers:
-        cls = getattr(gymnasium.wrappers, wrapper["name"], None)
+        name = wrapper["name"]
+        cls = ZOO_WRAPPERS[name]() if name in ZOO_WRAPPERS else getattr(gymnasium.wrappers, name, None)
         if cls is None:
-            raise ValueError(f"wrappers: {wrapper['name']!r} is not a gymnasium.wrappers class")
+            raise ValueError(f"wrappers: {name!r} is not a gymnasium.wrappers class nor one of {sorted(ZOO_WRAPPERS)}")
         env = cls(env, **wrapper.get("kwargs", {}))
     return env
 

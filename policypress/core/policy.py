@@ -99,16 +99,30 @@ class LayerQuant(nn.Module):
 
 
 class Preprocess(nn.Module):
-    """Observation preprocessing: VecNormalize statistics and/or scaling (1/255 for images)."""
+    """Observation preprocessing: VecNormalize statistics and/or scaling (1/255 for images), then, for
+    image observations stacked channels-last (rl-baselines3-zoo's Atari: H x W x frames), the transpose
+    to the channels-first layout the network takes (SB3's VecTransposeImage)."""
 
-    def __init__(self, obs_shape: tuple[int, ...], normalize: dict | None = None, scale: float | None = None):
+    def __init__(self, obs_shape: tuple[int, ...], normalize: dict | None = None, scale: float | None = None,
+                 channels_last: bool = False):
         super().__init__()
         self.obs_shape = tuple(obs_shape)
         self.normalize = normalize  # {"clip": float, "epsilon": float} or None
         self.scale = scale
+        self.channels_last = channels_last
+        if channels_last and len(self.obs_shape) != 3:
+            raise PolicyFormatError(f"preprocess.channels_last: needs an image observation, not {self.obs_shape}")
         if normalize is not None:
             self.register_buffer("mean", torch.zeros(self.obs_shape))
             self.register_buffer("var", torch.ones(self.obs_shape))
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """The shape the network takes."""
+        if self.channels_last:
+            height, width, channels = self.obs_shape
+            return channels, height, width
+        return self.obs_shape
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         obs = obs.float()
@@ -117,10 +131,11 @@ class Preprocess(nn.Module):
             obs = torch.clamp(obs, -self.normalize["clip"], self.normalize["clip"])
         if self.scale is not None:
             obs = obs * self.scale
-        return obs
+        return obs.movedim(-1, -3) if self.channels_last else obs
 
     def spec(self) -> dict:
-        return {"obs_shape": list(self.obs_shape), "normalize": self.normalize, "scale": self.scale}
+        spec = {"obs_shape": list(self.obs_shape), "normalize": self.normalize, "scale": self.scale}
+        return {**spec, "channels_last": True} if self.channels_last else spec
 
 
 class ActionHead(nn.Module):
@@ -232,7 +247,13 @@ class Policy(nn.Module):
 
     @property
     def obs_shape(self) -> tuple[int, ...]:
+        """The observation's shape, as the environment gives it."""
         return self.preprocess.obs_shape
+
+    @property
+    def net_input_shape(self) -> tuple[int, ...]:
+        """The shape the network's first layer takes (channels first for images)."""
+        return self.preprocess.output_shape
 
     @property
     def is_discrete(self) -> bool:
@@ -316,7 +337,8 @@ class Policy(nn.Module):
             raise PolicyFormatError(f"format: expected {FORMAT!r}, got {spec.get('format')!r}")
         try:
             pre = spec["preprocess"]
-            preprocess = Preprocess(tuple(pre["obs_shape"]), pre.get("normalize"), pre.get("scale"))
+            preprocess = Preprocess(tuple(pre["obs_shape"]), pre.get("normalize"), pre.get("scale"),
+                                    pre.get("channels_last", False))
             net = nn.Sequential(*(build_layer(layer) for layer in spec["layers"]))
             head = ActionHead(spec["head"]["kind"], spec["head"]["action_dim"])
             quant = {str(i): LayerQuant(_weighted_layer(net, str(i)).weight.shape[0])

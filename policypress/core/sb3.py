@@ -139,7 +139,7 @@ def _extractor_layers(extractor: nn.Module) -> list[nn.Module]:
     raise ConversionError(f"features extractor {type(extractor).__name__} is not supported")
 
 
-def _preprocess(model: BaseAlgorithm, vec_normalize: VecNormalize | None) -> Preprocess:
+def _preprocess(model: BaseAlgorithm, vec_normalize: VecNormalize | None, channels_last: bool) -> Preprocess:
     space = model.observation_space
     if not isinstance(space, gym.spaces.Box):
         raise ConversionError(f"observation space {space} is not supported (Box only)")
@@ -147,7 +147,8 @@ def _preprocess(model: BaseAlgorithm, vec_normalize: VecNormalize | None) -> Pre
     normalize = None
     if vec_normalize is not None and vec_normalize.norm_obs:
         normalize = {"clip": float(vec_normalize.clip_obs), "epsilon": float(vec_normalize.epsilon)}
-    preprocess = Preprocess(space.shape, normalize, scale)
+    shape = (*space.shape[1:], space.shape[0]) if channels_last else space.shape  # the env's H x W x C
+    preprocess = Preprocess(shape, normalize, scale, channels_last)
     if normalize is not None:
         preprocess.mean.copy_(torch.as_tensor(vec_normalize.obs_rms.mean, dtype=torch.float32))
         preprocess.var.copy_(torch.as_tensor(vec_normalize.obs_rms.var, dtype=torch.float32))
@@ -178,11 +179,14 @@ def _actor_layers(model: BaseAlgorithm) -> tuple[list[nn.Module], str, str]:
     raise ConversionError(f"algorithm {type(model).__name__} is not supported")
 
 
-def to_policy(model: BaseAlgorithm, vec_normalize: VecNormalize | None = None, live: bool = False) -> Policy:
+def to_policy(model: BaseAlgorithm, vec_normalize: VecNormalize | None = None, live: bool = False,
+              channels_last: bool = False) -> Policy:
     """Convert the deployed actor of an SB3 model into a `Policy` with identical actions.
 
     `live`: the policy's layers are the model's own modules, not copies, so that masks set on
-    it act on the weights SB3 trains (on the model's device)."""
+    it act on the weights SB3 trains (on the model's device). `channels_last`: the env gives images
+    as H x W x C, which SB3 transposed (VecTransposeImage) for the model; the policy takes them as the
+    env gives them."""
     layers, output, head_kind = _actor_layers(model)
     space = model.action_space
     if not isinstance(space, (gym.spaces.Discrete, gym.spaces.Box)):
@@ -193,4 +197,4 @@ def to_policy(model: BaseAlgorithm, vec_normalize: VecNormalize | None = None, l
         head.low.copy_(torch.as_tensor(space.low, dtype=torch.float32))
         head.high.copy_(torch.as_tensor(space.high, dtype=torch.float32))
     net = nn.Sequential(*layers) if live else nn.Sequential(*(copy.deepcopy(layer) for layer in layers)).cpu().float()
-    return Policy(_preprocess(model, vec_normalize), net, head, output)
+    return Policy(_preprocess(model, vec_normalize, channels_last), net, head, output)

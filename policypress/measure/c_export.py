@@ -159,7 +159,7 @@ def c_source(policy: Policy, storage: str = "auto") -> tuple[str, list[KernelCho
     """The C file of the policy, and the kernel chosen for each weighted layer."""
     src = _Source(storage)
     weights = effective_parameters(policy)
-    shape = tuple(policy.obs_shape)
+    shape = tuple(policy.net_input_shape)
     sizes = [math.prod(shape)]
     input_codes = 0
     for index, layer in enumerate(policy.net):
@@ -203,6 +203,8 @@ def c_source(policy: Policy, storage: str = "auto") -> tuple[str, list[KernelCho
         arrays=src.arrays, steps=src.steps, used=src.used, buffer_size=max(sizes), input_codes_size=input_codes,
         normalize=normalize, scale=f"{float(np.float32(pre.scale)):.9e}f" if pre.scale is not None else None,
         head=head.kind,
+        channels_last={"channels": pre.obs_shape[2], "plane": pre.obs_shape[0] * pre.obs_shape[1]}
+        if pre.channels_last else None,
     )
     return text, src.choices
 

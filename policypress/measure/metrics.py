@@ -43,7 +43,7 @@ def macs(policy: Policy) -> tuple[int, int]:
     output position).
     """
     weights = effective_parameters(policy)
-    shape = tuple(policy.obs_shape)
+    shape = tuple(policy.net_input_shape)
     dense = nonzero = 0
     for index, layer in enumerate(policy.net):
         if isinstance(layer, nn.Linear):

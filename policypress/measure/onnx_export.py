@@ -75,6 +75,8 @@ def _preprocess(graph: _Graph, policy: Policy, x: str) -> str:
         x = graph.op("Clip", x, graph.const(-clip), graph.const(clip))
     if pre.scale is not None:
         x = graph.op("Mul", x, graph.const(pre.scale))
+    if pre.channels_last:
+        x = graph.op("Transpose", x, perm=[0, 3, 1, 2])
     return x
 
 
