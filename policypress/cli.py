@@ -121,11 +121,12 @@ def latency_options(sub: argparse.ArgumentParser) -> None:
 def outside_agent_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--env", required=True, help="the env spec (envs/ENV.yaml) the model was trained on")
     source = sub.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", type=Path, help="an SB3 model zip (DQN, PPO, A2C, SAC, TD3; MLP or CNN policy)")
+    source.add_argument("--model", type=Path, help="an SB3 model zip (DQN, PPO, A2C, SAC, TD3, or sb3-contrib's "
+                        "QR-DQN; MLP or CNN policy)")
     source.add_argument("--zoo-run", type=Path, help="an rl-baselines3-zoo run folder, logs/ALGO/ENV_ID_N/: its model, "
                         "config.yml, args.yml and vecnormalize.pkl")
     sub.add_argument("--vecnormalize", type=Path, help="the model's VecNormalize statistics (vecnormalize.pkl)")
-    sub.add_argument("--algo", help="the algorithm, when the zip does not say it (dqn, ppo, a2c, sac, td3)")
+    sub.add_argument("--algo", help="the algorithm, when the zip does not say it (dqn, qrdqn, ppo, a2c, sac, td3)")
     sub.add_argument("--seed", type=int, default=0, help="the seed this teacher stands for in the results")
     sub.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"],
                      help="whose evaluation episodes and compression budget to use")

@@ -53,19 +53,31 @@ def algo_of(model_path: Path) -> str:
     module = data.get("policy_class", {}).get("__module__", "")  # e.g. stable_baselines3.dqn.policies
     if module == "stable_baselines3.common.policies":  # PPO's and A2C's shared ActorCriticPolicy
         return "ppo" if "n_epochs" in data else "a2c"
-    for name in ALGORITHMS:
+    for name in IMPORTABLE:
         if f".{name}." in f".{module}.":
             return name
-    raise SpecError(f"{model_path}: policy_class: module {module!r} is not one of SB3's {sorted(ALGORITHMS)}; "
+    raise SpecError(f"{model_path}: policy_class: module {module!r} is not one of {sorted(IMPORTABLE)}'s; "
                     "pass --algo")
+
+
+def qrdqn() -> type[BaseAlgorithm]:
+    try:
+        from sb3_contrib import QRDQN
+    except ImportError as err:
+        raise SpecError("a QR-DQN model needs sb3-contrib (pip install sb3-contrib)") from err
+    return QRDQN
+
+
+# The algorithms whose models convert: SB3's, and sb3-contrib's QR-DQN (imported when needed).
+IMPORTABLE = {**{name: (lambda cls=cls: cls) for name, cls in ALGORITHMS.items()}, "qrdqn": qrdqn}
 
 
 def load_model(model_path: Path, algo: str | None) -> tuple[BaseAlgorithm, str]:
     algo = algo or algo_of(model_path)
-    if algo not in ALGORITHMS:
-        raise SpecError(f"--algo: {algo!r} is not one of {sorted(ALGORITHMS)}")
+    if algo not in IMPORTABLE:
+        raise SpecError(f"--algo: {algo!r} is not one of {sorted(IMPORTABLE)}")
     try:
-        model = ALGORITHMS[algo].load(model_path, device="cpu", custom_objects=UNNEEDED_OBJECTS)
+        model = IMPORTABLE[algo]().load(model_path, device="cpu", custom_objects=UNNEEDED_OBJECTS)
     except (ValueError, KeyError, RuntimeError) as err:
         raise SpecError(f"{model_path}: cannot load as {algo} ({type(err).__name__}: {err})") from err
     return model, algo

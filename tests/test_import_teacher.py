@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
+from sb3_contrib import QRDQN
 from stable_baselines3 import DQN, PPO, SAC
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
@@ -70,6 +71,8 @@ def cartpole_ppo_normalized(path):
 AGENTS = {  # name: (spec, how plain SB3 trains it)
     "dqn-cartpole": (tiny_spec, lambda path: (DQN("MlpPolicy", "CartPole-v1", learning_starts=100, seed=0,
                                                   policy_kwargs={"net_arch": [32, 32]}).learn(1000), None)),
+    "qrdqn-cartpole": (tiny_spec, lambda path: (QRDQN("MlpPolicy", "CartPole-v1", learning_starts=100, seed=0,
+                                                      policy_kwargs={"net_arch": [32, 32]}).learn(1000), None)),
     "ppo-cartpole-vecnormalize": (tiny_spec, cartpole_ppo_normalized),
     "sac-pendulum": (pendulum_spec, lambda path: (SAC("MlpPolicy", "Pendulum-v1", learning_starts=100, seed=0,
                                                       policy_kwargs={"net_arch": [32, 32]}).learn(300), None)),

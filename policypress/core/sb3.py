@@ -155,12 +155,28 @@ def _preprocess(model: BaseAlgorithm, vec_normalize: VecNormalize | None, channe
     return preprocess
 
 
+def _quantile_mean(layer: nn.Linear, quantiles: int) -> nn.Linear:
+    """QR-DQN's last layer followed by the mean over its quantiles, as one Linear layer: the output is
+    linear in the weights, so averaging each action's quantile rows of the weight and bias is exact
+    (up to float rounding)."""
+    actions = layer.out_features // quantiles
+    mean = nn.Linear(layer.in_features, actions).to(layer.weight.device)
+    with torch.no_grad():  # QR-DQN's output index is quantile * actions + action
+        mean.weight.copy_(layer.weight.view(quantiles, actions, -1).mean(dim=0))
+        mean.bias.copy_(layer.bias.view(quantiles, actions).mean(dim=0))
+    return mean
+
+
 def _actor_layers(model: BaseAlgorithm) -> tuple[list[nn.Module], str, str]:
     """The actor's layers in order, its output kind and its action-head kind."""
     policy = model.policy
     discrete = isinstance(model.action_space, gym.spaces.Discrete)
     if isinstance(model, DQN):
         return [*_extractor_layers(policy.q_net.features_extractor), *policy.q_net.q_net], "q_values", "argmax"
+    if type(model).__name__ == "QRDQN":  # sb3-contrib's; acts on the mean of its quantiles
+        net = policy.quantile_net
+        return [*_extractor_layers(net.features_extractor), *net.quantile_net[:-1],
+                _quantile_mean(net.quantile_net[-1], net.n_quantiles)], "q_values", "argmax"
     if isinstance(model, (PPO, A2C)):
         if policy.squash_output or getattr(policy, "use_sde", False):
             raise ConversionError("gSDE / squashed PPO policies are not supported")
