@@ -19,7 +19,7 @@ def _train_teacher(args: argparse.Namespace) -> None:
 
 
 def _import_teacher(args: argparse.Namespace) -> None:
-    from policypress.imported import import_teacher
+    from policypress.teachers.imported import import_teacher
 
     info = import_teacher(load_env_spec(args.env), args.out, args.profile, args.seed, args.model, args.vecnormalize,
                           args.algo, args.zoo_run)

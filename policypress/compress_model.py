@@ -17,9 +17,9 @@ import pandas as pd
 from policypress.core.harness import compress_run
 from policypress.core.registry import load_method
 from policypress.core.specs import load_env_spec
-from policypress.imported import import_teacher
 from policypress.measure.run import measure_run
 from policypress.report.stats import paired_ratio_with_ci
+from policypress.teachers.imported import import_teacher
 
 COLUMNS = ["method", "level", "status", "score", "score_low", "score_high", "params_nonzero", "flash_bytes",
            "ram_bytes", "instructions"]

@@ -22,9 +22,9 @@ from policypress.core.harness import compress_run
 from policypress.core.policy import Policy
 from policypress.core.registry import load_method
 from policypress.core.specs import SpecError, load_env_spec
-from policypress.imported import import_teacher
 from policypress.measure.run import measure_run
 from policypress.submit.conformance import pendulum_spec
+from policypress.teachers.imported import import_teacher
 from tests.conftest import sb3_cnn_spec, tiny_spec
 from tests.test_export import assert_same_computation, c_run, onnx_run
 

@@ -17,7 +17,9 @@ ALLOWED = {
     "teachers": {"core", "measure"},
     "report": {"core"},
     "submit": {"core", "teachers"},
-    "cli": {"core", "measure", "report", "submit", "teachers"},
+    "deploy": {"core", "measure"},
+    "compress_model": {"core", "measure", "report", "teachers"},
+    "cli": {"core", "measure", "report", "submit", "teachers", "deploy", "compress_model"},
     "methods": {"core", "compress"},
 }
 
@@ -58,6 +60,7 @@ def test_a_non_editable_install_renders_the_leaderboard(tmp_path):
                     "--target", str(target), str(ROOT)], check=True, capture_output=True)
     assert (target / "policypress" / "report" / "templates" / "index.html.j2").is_file()
     assert (target / "policypress" / "measure" / "c" / "policy.c.j2").is_file()
+    assert (target / "policypress" / "deploy" / "templates" / "Makefile.j2").is_file()
     table().to_csv(tmp_path / "table.csv", index=False)
     script = ("import policypress, sys; from policypress.report.site import render; "
               f"assert policypress.__file__.startswith({str(target)!r}), policypress.__file__; "

@@ -23,6 +23,7 @@ from policypress.core.envs import Validator, make_env
 from policypress.core.guard import env_creation
 from policypress.core.sb3 import ALGORITHMS, ConversionError, to_policy, trained_optimizer_steps
 from policypress.core.specs import SpecError
+from policypress.teachers.training import floor_check, write_teacher
 
 # Replaced on loading: schedules pickled by another Python or SB3 version may not unpickle, and
 # inference does not need them (rl-baselines3-zoo's enjoy.py does the same).
@@ -158,8 +159,6 @@ def import_teacher(env_spec: dict, out_dir: str | Path, profile: str, seed: int,
     spent (from the zip: env steps and the optimizer steps SB3's counters imply; the during-training
     track's budget builds on it), and the mean return on the env's validation seeds.
     """
-    from policypress.teachers import floor_check, write_teacher
-
     out_dir = Path(out_dir)
     torch.set_num_threads(1)
     source: dict = {"kind": "imported"}
