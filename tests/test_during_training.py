@@ -130,6 +130,34 @@ def test_training_stops_before_a_round_would_overdraw_the_updates(cartpole_spec,
     assert task.remaining("env_steps") < 5000 - 2 * 256
 
 
+def test_the_first_round_is_guarded_too_a_budget_below_one_round_trains_nothing(cartpole_spec, cartpole_teacher,
+                                                                                   tmp_path):
+    task = sb3_task(cartpole_spec, cartpole_teacher, tmp_path, env_steps=5000, updates=100)  # a round takes 128
+    train_agent(task)
+    assert task.remaining("gradient_updates") == 100  # before: the first round overdrew, and the meter refused it
+
+
+@pytest.mark.parametrize("algo, env_id, kwargs, per_round", [
+    ("dqn", "CartPole-v1", {"gradient_steps": 3}, 3),
+    ("ppo", "CartPole-v1", {"n_steps": 64, "batch_size": 48, "n_epochs": 2}, 2 * 2),
+    ("a2c", "CartPole-v1", {}, 1),
+    ("sac", "Pendulum-v1", {"gradient_steps": 2}, 2 * 3),
+    ("sac", "Pendulum-v1", {"gradient_steps": 2, "ent_coef": 0.1}, 2 * 2),
+    ("td3", "Pendulum-v1", {"gradient_steps": 3, "policy_delay": 2}, 3 + 2),
+])
+def test_a_round_is_predicted_from_the_hyperparameters_as_the_optimizer_steps_it_takes(algo, env_id, kwargs,
+                                                                                     per_round):
+    from policypress.core.sb3 import ALGORITHMS, count_optimizer_steps, optimizer_steps_per_round
+
+    model = ALGORITHMS[algo]("MlpPolicy", env_id, seed=0, policy_kwargs={"net_arch": [8]},
+                             **({"learning_starts": 0, "train_freq": 4} if algo in ("dqn", "sac", "td3") else {}),
+                             **kwargs)
+    assert optimizer_steps_per_round(model) == per_round
+    with count_optimizer_steps() as steps:
+        model.learn(model.n_steps if algo in ("ppo", "a2c") else 4)  # exactly one round
+    assert steps.count <= per_round and (steps.count == per_round or algo == "td3")  # TD3's actor: every 2nd
+
+
 def test_gmp_masks_follow_the_cubic_schedule_between_20_and_80_percent(cartpole_teacher):
     actor = Policy.load(cartpole_teacher / "policy")
     module = plugin("gmp")

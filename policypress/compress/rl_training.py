@@ -30,7 +30,7 @@ from policypress.compress.distillation import SEED_RANGE
 from policypress.core.envs import apply_wrappers
 from policypress.core.params import params
 from policypress.core.policy import Policy
-from policypress.core.sb3 import actor_optimizer, build_model, to_policy
+from policypress.core.sb3 import actor_optimizer, build_model, optimizer_steps_per_round, to_policy
 from policypress.core.task import Task
 
 AfterUpdate = Callable[[Policy, float], None]  # (live actor view, progress 0..1)
@@ -56,7 +56,7 @@ class BudgetGuard(BaseCallback):
         self.task, self.total_steps, self.total_updates = task, total_steps, total_updates
         self.live, self.finish = live, finish
         self.budget_steps = task.remaining("env_steps")  # total_steps (planned) may be fewer
-        self.round = 0  # the most updates one training round has taken so far
+        self.round = 0  # the most updates one training round takes: predicted, then the most seen
         self.mark = 0
         self.next_report = total_steps // 10
         # `count` checkpoints at evenly spaced progress (training may end on either budget), the last at
@@ -99,6 +99,9 @@ class BudgetGuard(BaseCallback):
         """How far training is, by whichever runs out first: the planned env steps or the updates."""
         return min(1.0, max(self.spent_steps() / max(1, self.total_steps),
                             self.spent_updates() / max(1, self.total_updates)))
+
+    def _on_training_start(self) -> None:  # the first round is guarded too, by what the hyperparameters say
+        self.round = optimizer_steps_per_round(self.model)
 
     def _on_rollout_start(self) -> None:  # right after the previous training round
         self.round = max(self.round, self.spent_updates() - self.mark)

@@ -115,6 +115,23 @@ def trained_optimizer_steps(model: BaseAlgorithm) -> int:
     return updates
 
 
+def optimizer_steps_per_round(model: BaseAlgorithm) -> int:
+    """The optimizer steps one of the model's training rounds takes, from its hyperparameters (0 where
+    they do not say: DQN/SAC/TD3 with gradient_steps=-1 train as many steps as the round collected).
+    A subclass that trains more per round (EauDeQN's K networks) takes more; the budget guard also
+    learns it from the rounds it sees."""
+    if isinstance(model, PPO):
+        return model.n_epochs * math.ceil(model.n_steps * model.n_envs / model.batch_size)
+    if isinstance(model, A2C):
+        return 1
+    steps = max(0, model.gradient_steps)
+    if isinstance(model, SAC):
+        return steps * (3 if model.ent_coef_optimizer is not None else 2)
+    if isinstance(model, TD3):
+        return steps + math.ceil(steps / model.policy_delay)
+    return steps
+
+
 def actor_optimizer(model: BaseAlgorithm) -> torch.optim.Optimizer:
     """The optimizer that updates the deployed actor's weights."""
     return model.policy.actor.optimizer if isinstance(model, (SAC, TD3)) else model.policy.optimizer
