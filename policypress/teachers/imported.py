@@ -104,8 +104,9 @@ ZooLoader.add_constructor(
 
 
 def read_zoo_run(folder: Path) -> dict:
-    """The files and settings of an rl-baselines3-zoo run folder (`logs/<algo>/<env_id>_<n>/`): the model
-    (best_model.zip when the zoo evaluated during training, else the final `<env_id>.zip`), and from
+    """The files and settings of an rl-baselines3-zoo run folder (`logs/<algo>/<env_id>_<n>/`): the final
+    model `<env_id>.zip`, which the zoo's enjoy.py loads by default and whose statistics the final
+    vecnormalize.pkl holds (best_model.zip only where the final one is missing), and from
     `<env_id>/`: args.yml (env id, algo, seed), config.yml (hyperparameters and preprocessing) and
     vecnormalize.pkl when the run normalized."""
     params = [path.parent for path in folder.glob("*/config.yml")]
@@ -116,11 +117,11 @@ def read_zoo_run(folder: Path) -> dict:
     args = load_zoo_yaml(params / "args.yml")
     config = load_zoo_yaml(params / "config.yml")
     env_id = args.get("env", params.name)
-    model = folder / "best_model.zip"
+    model = folder / f"{env_id}.zip"
     if not model.is_file():
-        model = folder / f"{env_id}.zip"
+        model = folder / "best_model.zip"
     if not model.is_file():
-        raise SpecError(f"{folder}: neither best_model.zip nor {env_id}.zip is there")
+        raise SpecError(f"{folder}: neither {env_id}.zip nor best_model.zip is there")
     vecnormalize = params / "vecnormalize.pkl"
     if config.get("normalize") and not vecnormalize.is_file():
         raise SpecError(f"{params / 'config.yml'}: normalize: the run normalized, but {vecnormalize} is missing")
