@@ -16,7 +16,7 @@ import pandas as pd
 
 from policypress.core.harness import compress_run
 from policypress.core.registry import load_method
-from policypress.core.specs import load_env_spec
+from policypress.core.specs import latency_defaults, load_env_spec
 from policypress.measure.run import measure_run
 from policypress.report.stats import paired_ratio_with_ci
 from policypress.teachers.imported import import_teacher
@@ -40,7 +40,8 @@ def compress_model(env: str, out: str | Path, methods: list[str], levels: list[f
                    algo: str | None = None, zoo_run: str | Path | None = None, method_dirs: list[str] | None = None,
                    time_limit: float | None = None, latency: dict | None = None,
                    echo: Callable[[str], None] = print) -> pd.DataFrame:
-    """Import, compress, measure; returns the table (also written to OUT/summary.csv)."""
+    """Import, compress, measure; returns the table (also written to OUT/summary.csv). `latency`: the ORT
+    timing protocol (warmup, windows, window_ms; default: the DAG's)."""
     out = Path(out)
     spec = load_env_spec(env)
     loaded = {name: load_method(name, method_dirs) for name in methods}  # a typo fails before any work
@@ -57,8 +58,7 @@ def compress_model(env: str, out: str | Path, methods: list[str], levels: list[f
         echo(f"[{number}/{len(jobs)}] {name} at level {level:g}: compressing under the {env} {profile} budget ...")
         run = compress_run(method, spec, profile, teacher_dir, level, seed,
                            method.resolve_hyperparameters(None, "compress-model"), run_dir, time_limit)
-        metrics = measure_run(run_dir, teacher_dir, spec, latency or {"warmup": 200, "windows": 20, "window_ms": 20},
-                              run_dir / "metrics.json")
+        metrics = measure_run(run_dir, teacher_dir, spec, latency or latency_defaults(), run_dir / "metrics.json")
         row = {"method": name, "level": level, "status": run["status"]}
         if run["status"] == "valid":
             kind, (score, low, high) = episode_score(metrics, teacher)

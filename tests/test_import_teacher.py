@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sb3_contrib import QRDQN
-from stable_baselines3 import DQN, PPO, SAC
+from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 
@@ -21,11 +21,12 @@ from policypress.core.envs import make_env
 from policypress.core.harness import compress_run
 from policypress.core.policy import Policy
 from policypress.core.registry import load_method
+from policypress.core.sb3 import count_optimizer_steps
 from policypress.core.specs import SpecError, load_env_spec
 from policypress.measure.run import measure_run
 from policypress.submit.conformance import pendulum_spec
 from policypress.teachers.imported import import_teacher
-from tests.conftest import sb3_cnn_spec, tiny_spec
+from tests.conftest import ppo_spec, sb3_cnn_spec, tiny_spec
 from tests.test_export import assert_same_computation, c_run, onnx_run
 
 N = 1000  # played states, and as many random ones
@@ -60,25 +61,40 @@ def assert_same_actions(policy: Policy, model, states: np.ndarray, normalize=Non
         np.testing.assert_allclose(policy.act(states), expected, rtol=1e-5, atol=1e-5)
 
 
-def cartpole_ppo_normalized(path):
+def cartpole_ppo_normalized():
     venv = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
-    model = PPO("MlpPolicy", venv, n_steps=128, batch_size=64, n_epochs=2, seed=0,
-                policy_kwargs={"net_arch": [32, 32]}).learn(1024)
-    venv.save(path.with_suffix(".pkl"))
-    return model, venv
+    return PPO("MlpPolicy", venv, n_steps=128, batch_size=64, n_epochs=2, seed=0,
+               policy_kwargs={"net_arch": [32, 32]}).learn(1024), venv
 
 
-AGENTS = {  # name: (spec, how plain SB3 trains it)
-    "dqn-cartpole": (tiny_spec, lambda path: (DQN("MlpPolicy", "CartPole-v1", learning_starts=100, seed=0,
-                                                  policy_kwargs={"net_arch": [32, 32]}).learn(1000), None)),
-    "qrdqn-cartpole": (tiny_spec, lambda path: (QRDQN("MlpPolicy", "CartPole-v1", learning_starts=100, seed=0,
-                                                      policy_kwargs={"net_arch": [32, 32]}).learn(1000), None)),
-    "ppo-cartpole-vecnormalize": (tiny_spec, cartpole_ppo_normalized),
-    "sac-pendulum": (pendulum_spec, lambda path: (SAC("MlpPolicy", "Pendulum-v1", learning_starts=100, seed=0,
-                                                      policy_kwargs={"net_arch": [32, 32]}).learn(300), None)),
-    "dqn-cnn-blink": (sb3_cnn_spec, lambda path: (DQN("CnnPolicy", gym.make("PolicyPressTest/Blink-v0", size=36),
-                                                      learning_starts=50, buffer_size=500, batch_size=16,
-                                                      seed=0).learn(200), None)),
+def spec_with(make_spec, algo: str):
+    """An env spec whose teacher algorithm is `algo` (an imported agent must share it)."""
+    spec = make_spec()
+    spec["teacher"]["algo"] = algo
+    return spec
+
+
+def small() -> dict:
+    """A small net and a seed; a fresh dict each time (SB3 adds its own keys to policy_kwargs)."""
+    return {"policy_kwargs": {"net_arch": [32, 32]}, "seed": 0}
+
+
+
+AGENTS = {  # name: (its env spec, how plain SB3 trains it: the model and its VecNormalize, if any)
+    "dqn-cartpole": (tiny_spec, lambda: (DQN("MlpPolicy", "CartPole-v1", learning_starts=100, **small()).learn(1000),
+                                         None)),
+    "qrdqn-cartpole": (tiny_spec, lambda: (QRDQN("MlpPolicy", "CartPole-v1", learning_starts=100,
+                                                 **small()).learn(1000), None)),
+    "ppo-cartpole-vecnormalize": (ppo_spec, cartpole_ppo_normalized),
+    "a2c-cartpole": (lambda: spec_with(ppo_spec, "a2c"), lambda: (A2C("MlpPolicy", "CartPole-v1", **small()).learn(500),
+                                                                  None)),
+    "sac-pendulum": (pendulum_spec, lambda: (SAC("MlpPolicy", "Pendulum-v1", learning_starts=100, **small()).learn(300),
+                                             None)),
+    "td3-pendulum": (lambda: spec_with(pendulum_spec, "td3"),
+                     lambda: (TD3("MlpPolicy", "Pendulum-v1", learning_starts=100, **small()).learn(300), None)),
+    "dqn-cnn-blink": (sb3_cnn_spec, lambda: (DQN("CnnPolicy", gym.make("PolicyPressTest/Blink-v0", size=36),
+                                                 learning_starts=50, buffer_size=500, batch_size=16,
+                                                 seed=0).learn(200), None)),
 }
 
 
@@ -87,8 +103,11 @@ def test_an_imported_sb3_model_acts_like_sb3_predict_on_played_and_random_states
     make_spec, train = AGENTS[name]
     spec = make_spec()
     zip_path = tmp_path / f"{name}.zip"
-    model, normalize = train(zip_path)
+    with count_optimizer_steps() as updates:
+        model, normalize = train()
     model.save(zip_path)
+    if normalize is not None:
+        normalize.save(zip_path.with_suffix(".pkl"))
 
     info = import_teacher(spec, tmp_path / "teacher", "smoke", 0, zip_path,
                           zip_path.with_suffix(".pkl") if normalize is not None else None)
@@ -99,8 +118,8 @@ def test_an_imported_sb3_model_acts_like_sb3_predict_on_played_and_random_states
                         normalize)
     assert_same_actions(policy, loaded, random_states(loaded.observation_space), normalize)
     assert info["source"]["kind"] == "imported" and len(info["source"]["model_sha256"]) == 64
-    assert info["training_cost"]["env_steps"] == model.num_timesteps > 0
-    assert info["training_cost"]["gradient_updates"] > 0
+    assert info["training_cost"] == {"env_steps": model.num_timesteps, "gradient_updates": updates.count}
+    assert updates.count > 0 and info["algo"] == name.split("-")[0]  # read from the zip
     for name_ in ("model.zip", "policy.onnx", "teacher.json"):
         assert (tmp_path / "teacher" / name_).is_file()
 
@@ -123,13 +142,12 @@ def test_an_imported_teacher_is_compressed_and_measured_through_the_pipeline(tmp
 
 
 def test_a_zoo_run_folder_made_by_rl_zoo3_is_imported_with_its_vecnormalize(tmp_path):
-    pytest.importorskip("rl_zoo3")
     subprocess.run([sys.executable, "-m", "rl_zoo3.train", "--algo", "ppo", "--env", "CartPole-v1", "-n", "512",
                     "-f", str(tmp_path / "logs"), "--seed", "0", "--eval-freq", "-1", "--vec-env", "dummy",
                     "--hyperparams", "normalize:True", "n_envs:2", "n_steps:64", "batch_size:32"],
                    check=True, capture_output=True)
     run = tmp_path / "logs" / "ppo" / "CartPole-v1_1"
-    info = import_teacher(tiny_spec(), tmp_path / "teacher", "smoke", 0, zoo_run=run)
+    info = import_teacher(ppo_spec(), tmp_path / "teacher", "smoke", 0, zoo_run=run)
 
     normalize = VecNormalize.load(run / "CartPole-v1" / "vecnormalize.pkl", make_vec_env("CartPole-v1"))
     model = PPO.load(run / "CartPole-v1.zip")
@@ -152,10 +170,17 @@ def test_a_zoo_run_whose_preprocessing_the_spec_does_not_reproduce_is_refused(tm
     assert not (tmp_path / "teacher").exists()
 
 
-def test_a_model_for_another_env_is_refused_naming_the_file_and_field(tmp_path):
-    SAC("MlpPolicy", "Pendulum-v1").save(tmp_path / "sac.zip")
-    with pytest.raises(SpecError, match=r"sac.zip: observation_space: the model takes \(3,\), envs/cartpole.yaml"):
-        import_teacher(tiny_spec(), tmp_path / "teacher", "smoke", 0, tmp_path / "sac.zip")
+def test_a_model_for_another_env_or_algorithm_is_refused_naming_the_file_and_field(tmp_path):
+    DQN("MlpPolicy", "Acrobot-v1").save(tmp_path / "acrobot.zip")
+    with pytest.raises(SpecError, match=r"acrobot.zip: observation_space: the model takes \(6,\), envs/cartpole.yaml"):
+        import_teacher(tiny_spec(), tmp_path / "teacher", "smoke", 0, tmp_path / "acrobot.zip")
+    PPO("MlpPolicy", "CartPole-v1").save(tmp_path / "ppo.zip")
+    with pytest.raises(SpecError, match=r"ppo.zip: algo: a ppo agent, while envs/cartpole.yaml's teacher is dqn"):
+        import_teacher(tiny_spec(), tmp_path / "teacher", "smoke", 0, tmp_path / "ppo.zip")
+    DQN("MlpPolicy", "CartPole-v1").save(tmp_path / "dqn.zip")
+    (tmp_path / "stats.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(SpecError, match=r"stats.pkl: cannot read VecNormalize statistics"):
+        import_teacher(tiny_spec(), tmp_path / "teacher", "smoke", 0, tmp_path / "dqn.zip", tmp_path / "stats.pkl")
     (tmp_path / "not.zip").write_text("not a zip")
     with pytest.raises(SpecError, match="not.zip: not a stable-baselines3 model zip"):
         import_teacher(tiny_spec(), tmp_path / "teacher", "smoke", 0, tmp_path / "not.zip")
@@ -209,7 +234,6 @@ def test_the_paired_ratio_is_the_ratio_of_means_and_its_ci_resamples_episodes():
 def test_a_zoo_atari_agent_plays_the_zoo_preprocessing_and_its_exports_take_its_channels_last_frames(tmp_path):
     """rl_zoo3's own DQN on PongNoFrameskip-v4 (AtariWrapper, channels-last stack of 4), briefly trained,
     imported on the pong_zoo spec: SB3's actions on played and random frames, and the same in C and ONNX."""
-    pytest.importorskip("rl_zoo3")
     subprocess.run([sys.executable, "-m", "rl_zoo3.train", "--algo", "dqn", "--env", "PongNoFrameskip-v4", "-n", "300",
                     "-f", str(tmp_path / "logs"), "--seed", "0", "--eval-freq", "-1", "--vec-env", "dummy",
                     "--hyperparams", "buffer_size:1000", "learning_starts:100"], check=True, capture_output=True)
@@ -235,3 +259,18 @@ def test_a_zoo_atari_agent_plays_the_zoo_preprocessing_and_its_exports_take_its_
     for run in (c_run, onnx_run):
         outputs, actions = run(policy, states, tmp_path)
         assert_same_computation(policy, states, outputs, actions)
+
+
+def test_during_training_methods_are_na_beside_an_imported_agent_they_could_not_train(cnn_teacher):
+    from policypress.core.harness import not_trainable_here
+    from policypress.core.registry import MethodInfo
+
+    during = MethodInfo(name="gmp", summary="s", citation="c", track="during-training")
+    post = MethodInfo(name="distill", summary="s", citation="c")
+    teacher = Policy.load(cnn_teacher / "policy")
+    assert not_trainable_here(during, teacher, "dqn", "dqn") is None
+    assert not_trainable_here(during, teacher, None, "dqn") is None  # a teacher trained here
+    assert "imported qrdqn agent" in not_trainable_here(during, teacher, "qrdqn", "dqn")
+    assert not_trainable_here(post, teacher, "qrdqn", "dqn") is None
+    teacher.preprocess.channels_last = True
+    assert "channels-last frames" in not_trainable_here(during, teacher, "dqn", "dqn")

@@ -101,7 +101,7 @@ class BudgetGuard(BaseCallback):
                             self.spent_updates() / max(1, self.total_updates)))
 
     def _on_training_start(self) -> None:  # the first round is guarded too, by what the hyperparameters say
-        self.round = optimizer_steps_per_round(self.model)
+        self.round = optimizer_steps_per_round(self.model) * int(self.task.hyperparameters.get("networks", 1))
 
     def _on_rollout_start(self) -> None:  # right after the previous training round
         self.round = max(self.round, self.spent_updates() - self.mark)

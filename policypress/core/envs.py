@@ -38,6 +38,8 @@ class FrameStackChannelsLast(gym.ObservationWrapper):
     def __init__(self, env: gym.Env, stack: int):
         super().__init__(env)
         space = env.observation_space
+        if len(space.shape) != 3:
+            raise ValueError(f"wrappers: FrameStackChannelsLast stacks H x W x C frames, not {space.shape}")
         self.channels = space.shape[-1]
         self.observation_space = gym.spaces.Box(np.repeat(space.low, stack, axis=-1),
                                                 np.repeat(space.high, stack, axis=-1), dtype=space.dtype)

@@ -72,6 +72,20 @@ def unsupported_reason(method: Method, teacher: Policy, teacher_algo: str) -> st
     return None
 
 
+def not_trainable_here(info: MethodInfo, teacher: Policy, teacher_algo: str | None, spec_algo: str) -> str | None:
+    """A during-training method trains the env spec's algorithm with SB3 on channels-first frames, which
+    an imported teacher may not share: a QR-DQN agent under a DQN spec, or a zoo Atari agent whose env
+    gives channels-last frames. Its runs are n/a there, not crashes."""
+    if info.track != "during-training":
+        return None
+    if teacher_algo not in (None, spec_algo):
+        return f"{info.name} trains the env spec's {spec_algo}, and this teacher is an imported {teacher_algo} agent"
+    if teacher.preprocess.channels_last:
+        return (f"{info.name} trains with SB3 on channels-first frames, and this teacher's env gives channels-last "
+                "frames (an imported zoo Atari agent)")
+    return None
+
+
 def check_policy(policy: object, teacher: Policy, max_params: int) -> None:
     """Raise InvalidPolicy with a one-line reason unless `policy` honours the contract."""
     if not isinstance(policy, Policy):
@@ -181,8 +195,10 @@ def compress_run(
     torch.set_num_threads(1)
     teacher = Policy.load(Path(teacher_dir) / "policy")
     teacher_info = Path(teacher_dir) / "teacher.json"
-    teacher_cost = read_json(teacher_info).get("training_cost") if teacher_info.is_file() else None
-    reason = unsupported_reason(method, teacher, env_spec["teacher"]["algo"])
+    record = read_json(teacher_info) if teacher_info.is_file() else {}
+    teacher_cost = record.get("training_cost")
+    reason = (unsupported_reason(method, teacher, env_spec["teacher"]["algo"])
+              or not_trainable_here(method.info, teacher, record.get("algo"), env_spec["teacher"]["algo"]))
     budget = Budget.from_spec(env_spec, profile)
     if reason is None:  # an n/a run spends nothing, whatever its track
         try:

@@ -22,6 +22,9 @@ from torch.nn import functional as F
 from policypress.core.io import atomic_dir
 
 FORMAT = "policypress.policy/1"
+# A policy that takes channels-last frames: a reader of format 1 would ignore the transpose and compute
+# wrong actions, so such a policy says it needs a newer reader.
+FORMAT_CHANNELS_LAST = "policypress.policy/2"
 SPEC_FILE = "policy.json"
 WEIGHTS_FILE = "weights.safetensors"
 
@@ -312,7 +315,7 @@ class Policy(nn.Module):
     # -- persistence -----------------------------------------------------------------------
     def spec(self) -> dict:
         return {
-            "format": FORMAT,
+            "format": FORMAT_CHANNELS_LAST if self.preprocess.channels_last else FORMAT,
             "output": self.output,
             "preprocess": self.preprocess.spec(),
             "layers": [layer_spec(m) for m in self.net],
@@ -333,10 +336,14 @@ class Policy(nn.Module):
     @classmethod
     def from_spec(cls, spec: dict) -> Policy:
         """A freshly initialised policy with the given architecture."""
-        if spec.get("format") != FORMAT:
-            raise PolicyFormatError(f"format: expected {FORMAT!r}, got {spec.get('format')!r}")
+        if spec.get("format") not in (FORMAT, FORMAT_CHANNELS_LAST):
+            raise PolicyFormatError(f"format: expected {FORMAT!r} or {FORMAT_CHANNELS_LAST!r}, "
+                                    f"got {spec.get('format')!r}")
         try:
             pre = spec["preprocess"]
+            if pre.get("channels_last", False) != (spec["format"] == FORMAT_CHANNELS_LAST):
+                raise PolicyFormatError(f"preprocess.channels_last: only a {FORMAT_CHANNELS_LAST!r} policy takes "
+                                        "channels-last frames")
             preprocess = Preprocess(tuple(pre["obs_shape"]), pre.get("normalize"), pre.get("scale"),
                                     pre.get("channels_last", False))
             net = nn.Sequential(*(build_layer(layer) for layer in spec["layers"]))

@@ -220,6 +220,8 @@ def to_policy(model: BaseAlgorithm, vec_normalize: VecNormalize | None = None, l
     it act on the weights SB3 trains (on the model's device). `channels_last`: the env gives images
     as H x W x C, which SB3 transposed (VecTransposeImage) for the model; the policy takes them as the
     env gives them."""
+    if live and type(model).__name__ == "QRDQN":
+        raise ConversionError("a QR-DQN policy's folded last layer is a copy: it cannot be a live view")
     layers, output, head_kind = _actor_layers(model)
     space = model.action_space
     if not isinstance(space, (gym.spaces.Discrete, gym.spaces.Box)):

@@ -69,6 +69,11 @@ def load_env_spec(name: str, envs_dir: str | Path = ENVS_DIR) -> dict:
     return spec
 
 
+def latency_defaults() -> dict:
+    """The ONNX Runtime timing protocol's defaults (warmup, windows, window_ms), from the config schema."""
+    return {key: field["default"] for key, field in schema("config")["properties"]["latency"]["properties"].items()}
+
+
 def check_config(config: dict, source: str | Path, envs_dir: str | Path = ENVS_DIR) -> dict:
     """Validate a run configuration and the env specs it names; fill in defaults."""
     validate(config, "config", source)
@@ -79,8 +84,7 @@ def check_config(config: dict, source: str | Path, envs_dir: str | Path = ENVS_D
     for index, name in enumerate(config["baselines"]):
         if name not in config["methods"]:
             raise SpecError(f"{source}: baselines[{index}]: {name!r} is not one of the configured methods")
-    latency_fields = schema("config")["properties"]["latency"]["properties"]
-    config["latency"] = {key: field["default"] for key, field in latency_fields.items()} | config.get("latency", {})
+    config["latency"] = latency_defaults() | config.get("latency", {})
     for index, env in enumerate(config["envs"]):
         if not (Path(envs_dir) / f"{env}.yaml").is_file():
             raise SpecError(f"{source}: envs[{index}]: unknown environment {env!r} (no {envs_dir}/{env}.yaml)")

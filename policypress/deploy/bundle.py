@@ -33,12 +33,16 @@ def bounds(space) -> list[tuple[float, float]]:
     return list(zip(np.asarray(space.low).reshape(-1), np.asarray(space.high).reshape(-1), strict=True))
 
 
-def observation_doc(space) -> tuple[str, list[str]]:
+def observation_doc(space, channels_last: bool) -> tuple[str, list[str]]:
     """The observation's layout in one line, and one line per component with its bounds where it is small."""
     shape = tuple(space.shape)
     layout = f"the environment's observation of shape {shape} flattened in C (row-major) order"
-    if len(shape) == 3:
-        layout += f" (channels first: {shape[0]} channels of {shape[1]}x{shape[2]})"
+    if len(shape) == 3 and channels_last:
+        layout += (f" (channels last: obs[(h * {shape[1]} + w) * {shape[2]} + c], {shape[2]} channels of "
+                   f"{shape[0]}x{shape[1]}; pp_act transposes them for the network)")
+    elif len(shape) == 3:
+        layout += (f" (channels first: obs[(c * {shape[1]} + h) * {shape[2]} + w], {shape[0]} channels of "
+                   f"{shape[1]}x{shape[2]})")
     if int(np.prod(shape)) > MAX_LISTED_COMPONENTS:
         return layout + f", each in [{space.low.min():g}, {space.high.max():g}].", []
     return layout + ":", [f"obs[{i}] in [{low:g}, {high:g}]" for i, (low, high) in enumerate(bounds(space))]
@@ -86,8 +90,8 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, env_spec: dict | Non
         shutil.copyfile(run_dir / "metrics.json", out_dir / "metrics.json")
 
     with torch.no_grad():
-        output_size = int(policy.net(policy.preprocess(torch.zeros(1, *policy.obs_shape))).shape[1])
-    obs_layout, obs_components = observation_doc(env.observation_space)
+        output_size = int(policy(torch.zeros(1, *policy.obs_shape)).shape[1])
+    obs_layout, obs_components = observation_doc(env.observation_space, policy.preprocess.channels_last)
     action_text, action_short = action_doc(env.action_space)
     title = f"{run['env']} {run['method']} (seed {run['seed']}, level {run['level']:g})"
     values = {

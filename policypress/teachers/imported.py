@@ -31,8 +31,14 @@ UNNEEDED_OBJECTS = {"learning_rate": 0.0, "lr_schedule": lambda _: 0.0, "explora
                     "clip_range": lambda _: 0.0}
 # The checkpoint-selection episodes an imported teacher's validation return is the mean of.
 VALIDATION_EPISODES = 5
-CONVERSION = ("policypress.core.sb3.to_policy: the deployed actor (DQN's Q-network; PPO/A2C's features, "
-              "policy MLP and action net; SAC/TD3's actor) with VecNormalize's observation statistics")
+CONVERSION = ("policypress.core.sb3.to_policy: the deployed actor (DQN's Q-network; QR-DQN's quantile network with "
+              "the mean over quantiles folded into its last layer; PPO/A2C's features, policy MLP and action net; "
+              "SAC/TD3's actor) with VecNormalize's observation statistics")
+# An imported agent must share the env spec's teacher algorithm (the during-training track trains that
+# one); QR-DQN, whose deployed policy is a Q-network too, goes with a DQN spec.
+COMPATIBLE = {"qrdqn": "dqn"}
+# The algorithms whose models convert: SB3's, and sb3-contrib's QR-DQN.
+IMPORTABLE = (*ALGORITHMS, "qrdqn")
 
 
 def sha256(path: Path) -> str:
@@ -57,11 +63,13 @@ def algo_of(model_path: Path) -> str:
     for name in IMPORTABLE:
         if f".{name}." in f".{module}.":
             return name
-    raise SpecError(f"{model_path}: policy_class: module {module!r} is not one of {sorted(IMPORTABLE)}'s; "
-                    "pass --algo")
+    raise SpecError(f"{model_path}: policy_class: {module!r} is not the policy of an importable algorithm "
+                    f"({', '.join(IMPORTABLE)}); pass --algo")
 
 
-def qrdqn() -> type[BaseAlgorithm]:
+def algorithm_class(name: str) -> type[BaseAlgorithm]:
+    if name != "qrdqn":
+        return ALGORITHMS[name]
     try:
         from sb3_contrib import QRDQN
     except ImportError as err:
@@ -69,27 +77,29 @@ def qrdqn() -> type[BaseAlgorithm]:
     return QRDQN
 
 
-# The algorithms whose models convert: SB3's, and sb3-contrib's QR-DQN (imported when needed).
-IMPORTABLE = {**{name: (lambda cls=cls: cls) for name, cls in ALGORITHMS.items()}, "qrdqn": qrdqn}
-
-
-def load_model(model_path: Path, algo: str | None) -> tuple[BaseAlgorithm, str]:
+def load_model(model_path: Path, algo: str | None, algo_source: str = "--algo") -> tuple[BaseAlgorithm, str]:
     algo = algo or algo_of(model_path)
     if algo not in IMPORTABLE:
-        raise SpecError(f"--algo: {algo!r} is not one of {sorted(IMPORTABLE)}")
+        raise SpecError(f"{algo_source}: {algo!r} is not one of {sorted(IMPORTABLE)}")
     try:
-        model = IMPORTABLE[algo]().load(model_path, device="cpu", custom_objects=UNNEEDED_OBJECTS)
-    except (ValueError, KeyError, RuntimeError) as err:
+        model = algorithm_class(algo).load(model_path, device="cpu", custom_objects=UNNEEDED_OBJECTS)
+    except Exception as err:  # whatever the user's file raises, one line that names it
         raise SpecError(f"{model_path}: cannot load as {algo} ({type(err).__name__}: {err})") from err
     return model, algo
 
 
-def load_vecnormalize(path: Path):
+def load_vecnormalize(path: Path, obs_shape: tuple[int, ...]):
     """VecNormalize statistics as SB3 pickles them (`VecNormalize.save`); the venv is not needed to read them."""
-    with open(path, "rb") as file:
-        stats = pickle.load(file)  # noqa: S301 - the user's own file: the help text says it runs code
+    try:
+        with open(path, "rb") as file:
+            stats = pickle.load(file)  # noqa: S301 - the user's own file: the help text says it runs code
+    except Exception as err:
+        raise SpecError(f"{path}: cannot read VecNormalize statistics ({type(err).__name__}: {err})") from err
     if not hasattr(stats, "obs_rms"):
-        raise SpecError(f"{path}: not VecNormalize statistics (no obs_rms)")
+        raise SpecError(f"{path}: obs_rms: missing, not VecNormalize statistics")
+    if tuple(stats.obs_rms.mean.shape) != tuple(obs_shape):
+        raise SpecError(f"{path}: obs_rms: statistics of shape {tuple(stats.obs_rms.mean.shape)}, the env gives "
+                        f"{tuple(obs_shape)}")
     return stats
 
 
@@ -125,7 +135,7 @@ def read_zoo_run(folder: Path) -> dict:
     vecnormalize = params / "vecnormalize.pkl"
     if config.get("normalize") and not vecnormalize.is_file():
         raise SpecError(f"{params / 'config.yml'}: normalize: the run normalized, but {vecnormalize} is missing")
-    return {"env_id": env_id, "algo": args.get("algo"), "model": model, "config": config,
+    return {"env_id": env_id, "algo": args.get("algo"), "model": model, "config": config, "args": params / "args.yml",
             "vecnormalize": vecnormalize if vecnormalize.is_file() else None}
 
 
@@ -138,17 +148,18 @@ def load_zoo_yaml(path: Path) -> dict:
         raise SpecError(f"{path}: not valid zoo YAML ({err})") from err
 
 
-def check_zoo_preprocessing(env_spec: dict, zoo: dict, source: Path) -> None:
+def check_zoo_preprocessing(env_spec: dict, zoo: dict) -> None:
     """An imported zoo teacher must be evaluated on the env it was trained on: the spec's `zoo` section
     declares the zoo preprocessing it reproduces (env_wrapper, frame_stack), and they must agree."""
     declared = env_spec.get("zoo", {})
     if zoo["env_id"] != env_spec["gym_id"]:
-        raise SpecError(f"{source}: env: the zoo run trained on {zoo['env_id']!r}, the spec's gym_id is "
-                        f"{env_spec['gym_id']!r}")
+        raise SpecError(f"{zoo['args']}: env: the zoo run trained on {zoo['env_id']!r}, "
+                        f"envs/{env_spec['name']}.yaml's gym_id is {env_spec['gym_id']!r}")
     for key in ("env_wrapper", "frame_stack"):
         if zoo["config"].get(key) != declared.get(key):
-            raise SpecError(f"{source}: config.yml: {key}: the zoo run used {zoo['config'].get(key)!r}, while "
-                            f"envs/{env_spec['name']}.yaml's zoo.{key} reproduces {declared.get(key)!r}")
+            raise SpecError(f"{zoo['args'].with_name('config.yml')}: {key}: the zoo run used "
+                            f"{zoo['config'].get(key)!r}, while envs/{env_spec['name']}.yaml's zoo.{key} reproduces "
+                            f"{declared.get(key)!r}")
 
 
 def import_teacher(env_spec: dict, out_dir: str | Path, profile: str, seed: int, model_path: str | Path | None = None,
@@ -163,24 +174,35 @@ def import_teacher(env_spec: dict, out_dir: str | Path, profile: str, seed: int,
     out_dir = Path(out_dir)
     torch.set_num_threads(1)
     source: dict = {"kind": "imported"}
+    algo_source = "--algo"
     if zoo_run is not None:
+        if model_path is not None or vecnormalize_path is not None:
+            raise SpecError("--zoo-run: the run folder brings its own model and vecnormalize.pkl; "
+                            "pass --model/--vecnormalize instead, not both")
         zoo = read_zoo_run(Path(zoo_run))
-        check_zoo_preprocessing(env_spec, zoo, Path(zoo_run))
-        model_path, vecnormalize_path, algo = zoo["model"], zoo["vecnormalize"], algo or zoo["algo"]
+        check_zoo_preprocessing(env_spec, zoo)
+        model_path, vecnormalize_path = zoo["model"], zoo["vecnormalize"]
+        if algo is None:
+            algo, algo_source = zoo["algo"], f"{zoo['args']}: algo"
         source.update({"zoo_run": str(zoo_run), "zoo_config": zoo["config"]})
     if model_path is None:
         raise SpecError("--model: a model zip (or --zoo-run) is required")
     model_path = Path(model_path)
     if not model_path.is_file():
         raise SpecError(f"{model_path}: file not found")
-    model, algo = load_model(model_path, algo)
+    model, algo = load_model(model_path, algo, algo_source)
+    spec_algo = env_spec["teacher"]["algo"]
+    if COMPATIBLE.get(algo, algo) != spec_algo:
+        raise SpecError(f"{model_path}: algo: a {algo} agent, while envs/{env_spec['name']}.yaml's teacher is "
+                        f"{spec_algo} (the during-training methods train the spec's algorithm): use a spec with a "
+                        f"{COMPATIBLE.get(algo, algo)} teacher")
+    with env_creation():
+        env = make_env(env_spec)
     vec_normalize = None
     source.update({"model": str(model_path), "model_sha256": sha256(model_path), "conversion": CONVERSION})
     if vecnormalize_path is not None:
-        vec_normalize = load_vecnormalize(Path(vecnormalize_path))
+        vec_normalize = load_vecnormalize(Path(vecnormalize_path), env.observation_space.shape)
         source.update({"vecnormalize": str(vecnormalize_path), "vecnormalize_sha256": sha256(Path(vecnormalize_path))})
-    with env_creation():
-        env = make_env(env_spec)
     env_shape, model_shape = env.observation_space.shape, model.observation_space.shape
     channels_last = len(env_shape) == 3 and model_shape == (env_shape[2], *env_shape[:2]) and env_shape != model_shape
     if env_shape != model_shape and not channels_last:

@@ -1,3 +1,5 @@
+import shlex
+
 
 def imported_teacher(wildcards):
     """The files of a teacher the config imports (imported_teachers.ENV.SEED), or {} to train one."""
@@ -14,7 +16,8 @@ def teacher_command(wildcards):
     files = imported_teacher(wildcards)
     if not files:
         return f"train-teacher --device {config['device']}"
-    return "import-teacher " + " ".join(f"--{key.replace('_', '-')} {value}" for key, value in files.items())
+    return "import-teacher " + " ".join(f"--{key.replace('_', '-')} {shlex.quote(str(value))}"
+                                        for key, value in files.items())
 
 
 rule train_teacher:
