@@ -274,3 +274,20 @@ def test_during_training_methods_are_na_beside_an_imported_agent_they_could_not_
     assert not_trainable_here(post, teacher, "qrdqn", "dqn") is None
     teacher.preprocess.channels_last = True
     assert "channels-last frames" in not_trainable_here(during, teacher, "dqn", "dqn")
+
+
+def test_the_pong_zoo_spec_gives_the_frames_of_the_zoos_atari_wrapper_and_vecframestack():
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    spec = load_env_spec("pong_zoo")
+    ours = make_env(spec)  # registers ALE's ids too
+    zoo = VecFrameStack(make_atari_env(spec["gym_id"], n_envs=1, seed=3, wrapper_kwargs=spec["wrappers"][0]["kwargs"]),
+                        spec["zoo"]["frame_stack"])
+    expected, (obs, _) = zoo.reset(), ours.reset(seed=3)
+    actions = np.random.default_rng(0).integers(0, ours.action_space.n, 150)
+    for action in actions:
+        np.testing.assert_array_equal(obs, expected[0])
+        expected, *_ = zoo.step(np.array([action]))
+        obs, *_ = ours.step(action)
+    np.testing.assert_array_equal(obs, expected[0])
