@@ -2,6 +2,7 @@
 # An invalid config, an unknown env or method, a malformed env spec or a plugin that cannot be
 # imported stops here with one line naming the file and the field; no result is touched.
 import hashlib
+import shlex
 import json
 import subprocess
 import sys
@@ -113,3 +114,23 @@ def provenance():
         commit = "unknown"
     config_sha256 = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
     return json.dumps({"profile": PROFILE, "config": CONFIG_SOURCE, "config_sha256": config_sha256, "commit": commit})
+
+
+# Teachers a config imports (imported_teachers.ENV.SEED) instead of training them.
+def imported_teacher(wildcards):
+    """The files of a teacher the config imports (imported_teachers.ENV.SEED), or {} to train one."""
+    seeds = config["imported_teachers"].get(wildcards.env, {})
+    return {key: value for seed, files in seeds.items() if str(seed) == wildcards.seed for key, value in files.items()}
+
+
+def imported_files(wildcards):
+    return [value for key, value in imported_teacher(wildcards).items() if key != "algo"]
+
+
+def teacher_command(wildcards):
+    """`policypress import-teacher` for an imported teacher, else `train-teacher`."""
+    files = imported_teacher(wildcards)
+    if not files:
+        return f"train-teacher --device {config['device']}"
+    return "import-teacher " + " ".join(f"--{key.replace('_', '-')} {shlex.quote(str(value))}"
+                                        for key, value in files.items())

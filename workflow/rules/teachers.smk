@@ -1,25 +1,3 @@
-import shlex
-
-
-def imported_teacher(wildcards):
-    """The files of a teacher the config imports (imported_teachers.ENV.SEED), or {} to train one."""
-    seeds = config["imported_teachers"].get(wildcards.env, {})
-    return {key: value for seed, files in seeds.items() if str(seed) == wildcards.seed for key, value in files.items()}
-
-
-def imported_files(wildcards):
-    return [value for key, value in imported_teacher(wildcards).items() if key != "algo"]
-
-
-def teacher_command(wildcards):
-    """`policypress import-teacher` for an imported teacher, else `train-teacher`."""
-    files = imported_teacher(wildcards)
-    if not files:
-        return f"train-teacher --device {config['device']}"
-    return "import-teacher " + " ".join(f"--{key.replace('_', '-')} {shlex.quote(str(value))}"
-                                        for key, value in files.items())
-
-
 rule train_teacher:
     """Train the SB3 teacher of one env and seed (or import it, when the config names its files),
     convert it to a Policy, evaluate it."""
