@@ -3,6 +3,8 @@ training script) become teachers that act exactly like SB3's `predict(determinis
 
 import copy
 import json
+import os
+import pickle
 import subprocess
 import sys
 
@@ -170,6 +172,14 @@ def test_a_zoo_run_whose_preprocessing_the_spec_does_not_reproduce_is_refused(tm
     assert not (tmp_path / "teacher").exists()
 
 
+class Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
 def test_a_model_for_another_env_or_algorithm_is_refused_naming_the_file_and_field(tmp_path):
     DQN("MlpPolicy", "Acrobot-v1").save(tmp_path / "acrobot.zip")
     with pytest.raises(SpecError, match=r"acrobot.zip: observation_space: the model takes \(6,\), envs/cartpole.yaml"):
@@ -181,6 +191,10 @@ def test_a_model_for_another_env_or_algorithm_is_refused_naming_the_file_and_fie
     (tmp_path / "stats.pkl").write_bytes(b"not a pickle")
     with pytest.raises(SpecError, match=r"stats.pkl: cannot read VecNormalize statistics"):
         import_teacher(tiny_spec(), tmp_path / "teacher", "smoke", 0, tmp_path / "dqn.zip", tmp_path / "stats.pkl")
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps(Payload(tmp_path / "pwned")))  # a pickle that would run a command
+    with pytest.raises(SpecError, match=r"evil.pkl: .*system is not part of VecNormalize statistics"):
+        import_teacher(tiny_spec(), tmp_path / "teacher", "smoke", 0, tmp_path / "dqn.zip", tmp_path / "evil.pkl")
+    assert not (tmp_path / "pwned").exists()
     (tmp_path / "not.zip").write_text("not a zip")
     with pytest.raises(SpecError, match="not.zip: not a stable-baselines3 model zip"):
         import_teacher(tiny_spec(), tmp_path / "teacher", "smoke", 0, tmp_path / "not.zip")

@@ -1,8 +1,9 @@
 """Import a teacher trained outside PolicyPress: an SB3 model zip (with its VecNormalize statistics) or an
 rl-baselines3-zoo run folder, converted into exactly the teacher folder `train_teacher` writes.
 
-Loading a zip or a pickle executes code from it (SB3's zips carry pickled objects; VecNormalize
-statistics are a pickle): import only files you trust. Nothing here reads a leaderboard artifact,
+Loading an SB3 zip executes code from it (it carries cloudpickled objects): import only files you
+trust. VecNormalize statistics (a pickle) load through an unpickler that builds only the classes
+such a file holds. Nothing here reads a leaderboard artifact,
 whose policies are safetensors and JSON.
 """
 
@@ -88,11 +89,26 @@ def load_model(model_path: Path, algo: str | None, algo_source: str = "--algo") 
     return model, algo
 
 
+class StatisticsUnpickler(pickle.Unpickler):
+    """Unpickles VecNormalize statistics and nothing else: only the classes such a file holds (SB3's
+    VecNormalize and RunningMeanStd, numpy arrays and generators, gymnasium spaces) may be built, so a
+    crafted file cannot call arbitrary functions while it loads."""
+
+    ALLOWED = ("numpy", "stable_baselines3.common.vec_env.vec_normalize", "stable_baselines3.common.running_mean_std",
+               "gymnasium.spaces", "collections", "copyreg")
+
+    def find_class(self, module: str, name: str):
+        if any(module == allowed or module.startswith(f"{allowed}.") for allowed in self.ALLOWED):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of VecNormalize statistics")
+
+
 def load_vecnormalize(path: Path, obs_shape: tuple[int, ...]):
-    """VecNormalize statistics as SB3 pickles them (`VecNormalize.save`); the venv is not needed to read them."""
+    """VecNormalize statistics as SB3 pickles them (`VecNormalize.save`), through `StatisticsUnpickler`;
+    the venv is not needed to read them."""
     try:
         with open(path, "rb") as file:
-            stats = pickle.load(file)  # noqa: S301 - the user's own file: the help text says it runs code
+            stats = StatisticsUnpickler(file).load()
     except Exception as err:
         raise SpecError(f"{path}: cannot read VecNormalize statistics ({type(err).__name__}: {err})") from err
     if not hasattr(stats, "obs_rms"):
