@@ -1,8 +1,8 @@
 """Teacher training cost per env: time a short run, extrapolate to the profile's step count.
 
 Trains the env's SB3 teacher (its spec's algorithm, policy and hyperparameters, on the device
-SB3 picks) for `--steps` steps with learning starting at once, so every step after the first few
-pays its gradient updates, and prints seconds per step and the hours for the full profile.
+SB3 picks) for `--steps` steps with learning starting at once for the off-policy algorithms, so every
+step after the first few pays its gradient updates, and prints seconds per step and the hours for the full profile.
 Usage: python benchmarks/teacher_cost.py ENV [--steps N] [--profile full]
 """
 
@@ -27,7 +27,9 @@ def main() -> None:
     args = parser.parse_args()
     spec = load_env_spec(args.env)
     teacher = spec["teacher"]
-    hyperparameters = {**teacher["hyperparameters"], "learning_starts": 100}
+    hyperparameters = dict(teacher["hyperparameters"])
+    if teacher["algo"] in ("dqn", "sac", "td3"):
+        hyperparameters["learning_starts"] = 100
     torch.set_num_threads(1)
     venv = make_vec_env(lambda: make_env(spec, teacher_training=True), n_envs=teacher.get("n_envs", 1), seed=0)
     model = ALGORITHMS[teacher["algo"]](teacher["policy"], venv, seed=0, verbose=0, **sb3_kwargs(hyperparameters))

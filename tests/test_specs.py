@@ -29,8 +29,11 @@ def test_shipped_env_specs_are_valid():
 
 @pytest.mark.parametrize("name, shape, actions", [("pong", (4, 84, 84), "Discrete(6)"),
                                                   ("mspacman", (4, 84, 84), "Discrete(9)"),
-                                                  ("hopper", (11,), "Box"), ("walker2d", (17,), "Box")])
-def test_atari_and_mujoco_specs_build_their_envs_and_clip_rewards_only_for_the_teacher(name, shape, actions):
+                                                  ("hopper", (11,), "Box"), ("walker2d", (17,), "Box"),
+                                                  ("minatar_breakout", (4, 10, 10), "Discrete(3)"),
+                                                  ("minatar_space_invaders", (6, 10, 10), "Discrete(4)"),
+                                                  ("highway_fast", (5, 5), "Discrete(5)")])
+def test_family_specs_build_their_envs_and_clip_rewards_only_for_the_atari_teacher(name, shape, actions):
     from policypress.core.envs import make_env
 
     spec = load_env_spec(name, ENVS_DIR)
@@ -42,7 +45,7 @@ def test_atari_and_mujoco_specs_build_their_envs_and_clip_rewards_only_for_the_t
     assert type(env).__name__ != "ClipReward"  # evaluation and methods see the raw score
 
 
-@pytest.mark.parametrize("config", ["smoke", "quick", "families", "config"])
+@pytest.mark.parametrize("config", ["smoke", "quick", "families", "families_smoke", "config"])
 def test_shipped_configs_are_valid(config):
     from policypress.core.specs import ROOT
 

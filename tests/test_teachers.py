@@ -117,6 +117,39 @@ def test_shipped_atari_specs_build_image_observations_and_their_cnn_teachers_con
     np.testing.assert_array_equal(policy.act(states), expected)
 
 
+@pytest.mark.parametrize("env_name, shape", [("minatar_breakout", (4, 10, 10)),
+                                             ("minatar_space_invaders", (6, 10, 10))])
+def test_minatar_teachers_have_the_papers_cnn_convert_exactly_and_export_to_c(env_name, shape, tmp_path):
+    """A MinAtar DQN teacher with Young & Tian's CNN (one 3 x 3 convolution of 16 filters, then 128
+    units), briefly trained with its spec's hyperparameters, acts as SB3 predicts on played and random
+    grids, and its C export computes the same."""
+    from policypress.core.sb3 import build_model
+    from policypress.core.specs import load_env_spec
+    from tests.test_export import assert_same_computation, c_run
+
+    spec = load_env_spec(env_name)
+    model = build_model(spec["teacher"], lambda: make_env(spec, teacher_training=True), seed=0,
+                        learning_starts=100, buffer_size=1000)
+    model.learn(400)
+    env = make_env(spec)
+    obs, _ = env.reset(seed=0)
+    env.action_space.seed(0)
+    states = []
+    while len(states) < N_OBS // 2:
+        states.append(obs)
+        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            obs, _ = env.reset()
+    grids = np.random.default_rng(0).random((N_OBS // 2, *shape)) < 0.1
+    states = np.concatenate([np.asarray(states), grids.astype(np.float32)])
+    policy = to_policy(model)
+    assert policy.obs_shape == shape
+    assert [type(m).__name__ for m in policy.net] == ["Conv2d", "ReLU", "Flatten", "Linear", "ReLU", "Linear"]
+    assert (policy.net[0].out_channels, policy.net[0].kernel_size, policy.net[3].out_features) == (16, (3, 3), 128)
+    np.testing.assert_array_equal(policy.act(states), model.predict(states, deterministic=True)[0])
+    assert_same_computation(policy, states, *c_run(policy, states, tmp_path))
+
+
 def test_mujoco_spec_with_a_td3_teacher_validates():
     from policypress.core.envs import action_space_kind
     from policypress.core.specs import load_env_spec, validate

@@ -23,12 +23,27 @@ def make_env(spec: dict, teacher_training: bool = False) -> gym.Env:
     wrappers), so every consumer of the spec sees identical observations. With
     `teacher_training`, the teacher's `train_wrappers` (e.g. reward clipping) follow.
     """
-    if spec["family"] == "atari":  # ALE/*-v5 and the zoo's *NoFrameskip-v4 ids
+    register_family(spec["family"], spec["gym_id"])
+    env = apply_wrappers(gym.make(spec["gym_id"], **spec.get("env_kwargs", {})), spec.get("wrappers", []))
+    return apply_wrappers(env, spec["teacher"].get("train_wrappers", [])) if teacher_training else env
+
+
+def register_family(family: str, gym_id: str) -> None:
+    """Register the ids of the packages whose envs gymnasium does not know by itself."""
+    if family == "atari":  # ALE/*-v5 and the zoo's *NoFrameskip-v4 ids
         import ale_py
 
         gym.register_envs(ale_py)
-    env = apply_wrappers(gym.make(spec["gym_id"], **spec.get("env_kwargs", {})), spec.get("wrappers", []))
-    return apply_wrappers(env, spec["teacher"].get("train_wrappers", [])) if teacher_training else env
+    elif family == "minatar" and gym_id not in gym.registry:
+        # minatar registers MinAtar/*-v0 (6 actions) and -v1 (each game's minimal action set) through
+        # a gymnasium plugin entry point, which gymnasium 1.x no longer loads by itself
+        from minatar.gym import register_envs
+
+        register_envs()
+    elif family == "highway":  # highway-env registers highway-v0, highway-fast-v0, ... on import
+        import highway_env
+
+        gym.register_envs(highway_env)
 
 
 class FrameStackChannelsLast(gym.ObservationWrapper):
@@ -55,6 +70,20 @@ class FrameStackChannelsLast(gym.ObservationWrapper):
         return self.frames.copy()
 
 
+class ChannelsFirstFloat(gym.ObservationWrapper):
+    """H x W x C frames of any dtype as C x H x W float32. MinAtar gives 10 x 10 x C boolean grids;
+    Young & Tian (2019)'s DQN feeds them to its CNN channels first as 0.0/1.0, and SB3 takes them as a
+    plain Box, not as an image (no transpose, no scaling by 1/255)."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        height, width, channels = env.observation_space.shape
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (channels, height, width), np.float32)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.moveaxis(observation, -1, 0), dtype=np.float32)
+
+
 def _sb3_atari_wrapper():
     from stable_baselines3.common.atari_wrappers import AtariWrapper
 
@@ -62,18 +91,21 @@ def _sb3_atari_wrapper():
 
 
 # Wrappers a spec may name besides gymnasium.wrappers': those that reproduce rl-baselines3-zoo's
-# preprocessing, so that an imported zoo agent plays the env it was trained on.
-ZOO_WRAPPERS = {"AtariWrapper": _sb3_atari_wrapper, "FrameStackChannelsLast": lambda: FrameStackChannelsLast}
+# preprocessing (so that an imported zoo agent plays the env it was trained on), and MinAtar's grids
+# as a CNN takes them.
+EXTRA_WRAPPERS = {"AtariWrapper": _sb3_atari_wrapper, "FrameStackChannelsLast": lambda: FrameStackChannelsLast,
+                  "ChannelsFirstFloat": lambda: ChannelsFirstFloat}
 
 
 def apply_wrappers(env: gym.Env, wrappers: list[dict]) -> gym.Env:
     """`env` inside the spec's wrappers (`{name, kwargs}`), the first innermost: gymnasium.wrappers
-    classes, or one of ZOO_WRAPPERS."""
+    classes, or one of EXTRA_WRAPPERS."""
     for wrapper in wrappers:
         name = wrapper["name"]
-        cls = ZOO_WRAPPERS[name]() if name in ZOO_WRAPPERS else getattr(gymnasium.wrappers, name, None)
+        cls = EXTRA_WRAPPERS[name]() if name in EXTRA_WRAPPERS else getattr(gymnasium.wrappers, name, None)
         if cls is None:
-            raise ValueError(f"wrappers: {name!r} is not a gymnasium.wrappers class nor one of {sorted(ZOO_WRAPPERS)}")
+            raise ValueError(f"wrappers: {name!r} is not a gymnasium.wrappers class nor one of "
+                             f"{sorted(EXTRA_WRAPPERS)}")
         env = cls(env, **wrapper.get("kwargs", {}))
     return env
 

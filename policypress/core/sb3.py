@@ -19,7 +19,7 @@ from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.preprocessing import is_image_space
-from stable_baselines3.common.torch_layers import FlattenExtractor, NatureCNN
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor, NatureCNN
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecNormalize
 from torch import nn
@@ -29,6 +29,25 @@ from policypress.core.policy import ActionHead, Policy, Preprocess
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"dqn": DQN, "ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3}
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+OPTIMIZERS = {"Adam": torch.optim.Adam, "RMSprop": torch.optim.RMSprop}
+
+
+class MinAtarCNN(BaseFeaturesExtractor):
+    """Young & Tian (2019)'s DQN torso for MinAtar's C x 10 x 10 grids: one 3 x 3 convolution with 16
+    filters (stride 1, no padding) and a 128-unit layer, both ReLU. With `net_arch: []` SB3's Q-network
+    adds only the output layer, as in the paper."""
+
+    def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 128, filters: int = 16):
+        super().__init__(observation_space, features_dim)
+        channels, height, width = observation_space.shape
+        self.cnn = nn.Sequential(nn.Conv2d(channels, filters, kernel_size=3, stride=1), nn.ReLU(), nn.Flatten())
+        self.linear = nn.Sequential(nn.Linear(filters * (height - 2) * (width - 2), features_dim), nn.ReLU())
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.cnn(observations))
+
+
+FEATURES_EXTRACTORS = {"MinAtarCNN": MinAtarCNN}
 
 
 class ConversionError(ValueError):
@@ -52,8 +71,10 @@ def sb3_kwargs(hyperparameters: dict) -> dict:
             value = linear_schedule(float(value.removeprefix("lin_")))
         kwargs[key] = value
     policy_kwargs = dict(kwargs.get("policy_kwargs", {}))
-    if "activation_fn" in policy_kwargs:
-        policy_kwargs["activation_fn"] = ACTIVATIONS[policy_kwargs["activation_fn"]]
+    for key, classes in (("activation_fn", ACTIVATIONS), ("optimizer_class", OPTIMIZERS),
+                         ("features_extractor_class", FEATURES_EXTRACTORS)):
+        if key in policy_kwargs:
+            policy_kwargs[key] = classes[policy_kwargs[key]]
     if policy_kwargs:
         kwargs["policy_kwargs"] = policy_kwargs
     return kwargs
@@ -151,7 +172,7 @@ def actor_net_arch(model: BaseAlgorithm, widths: list[int]) -> list[int] | dict:
 def _extractor_layers(extractor: nn.Module) -> list[nn.Module]:
     if isinstance(extractor, FlattenExtractor):
         return [nn.Flatten()]
-    if isinstance(extractor, NatureCNN):
+    if isinstance(extractor, (NatureCNN, MinAtarCNN)):
         return [*extractor.cnn, *extractor.linear]
     raise ConversionError(f"features extractor {type(extractor).__name__} is not supported")
 

@@ -71,9 +71,9 @@ def env_spec_part(*keys):
 # buffers: 1e5 stacked frames (28 KB each) for the teacher's DQN, twice that for the TD methods.
 RESOURCES = {
     "train_teacher": {"classic_control": (240, 4000), "box2d": (240, 4000), "mujoco": (1440, 8000),
-                      "atari": (2880, 16000)},
+                      "atari": (2880, 16000), "minatar": (240, 4000), "highway": (240, 4000)},
     "compress": {"classic_control": (240, 4000), "box2d": (240, 4000), "mujoco": (240, 4000),
-                 "atari": (960, 10000)},
+                 "atari": (960, 10000), "minatar": (240, 4000), "highway": (240, 4000)},
 }
 GPU_FAMILIES = {"mujoco", "atari"}  # whose teacher and compress jobs ask for a GPU, unless the config's device is cpu
 
