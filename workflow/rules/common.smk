@@ -71,7 +71,7 @@ def env_spec_part(*keys):
 # buffers: 1e5 stacked frames (28 KB each) for the teacher's DQN, twice that for the TD methods.
 RESOURCES = {
     "train_teacher": {"classic_control": (240, 4000), "box2d": (240, 4000), "mujoco": (1440, 8000),
-                      "atari": (2880, 16000), "minatar": (240, 4000), "highway": (240, 4000)},
+                      "atari": (2880, 16000), "minatar": (60, 4000), "highway": (30, 4000)},
     "compress": {"classic_control": (240, 4000), "box2d": (240, 4000), "mujoco": (240, 4000),
                  "atari": (960, 10000), "minatar": (240, 4000), "highway": (240, 4000)},
 }
