@@ -15,17 +15,23 @@ from policypress.core.sb3 import to_policy
 N_OBS = 1000
 
 
-def observations(env_id: str, n: int = N_OBS, seed: int = 0) -> np.ndarray:
-    """Real states visited by random play, plus random points of the observation box."""
-    env = gym.make(env_id)
+def played_states(env: gym.Env, n: int, seed: int = 0) -> list[np.ndarray]:
+    """`n` states visited by random play."""
     obs, _ = env.reset(seed=seed)
     env.action_space.seed(seed)
     states = []
-    while len(states) < n // 2:
+    while len(states) < n:
         states.append(obs)
         obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
         if terminated or truncated:
             obs, _ = env.reset()
+    return states
+
+
+def observations(env_id: str, n: int = N_OBS, seed: int = 0) -> np.ndarray:
+    """Real states visited by random play, plus random points of the observation box."""
+    env = gym.make(env_id)
+    states = played_states(env, n // 2, seed)
     rng = np.random.default_rng(seed)
     low = np.clip(env.observation_space.low, -5, 5)
     high = np.clip(env.observation_space.high, -5, 5)
@@ -131,21 +137,32 @@ def test_minatar_teachers_have_the_papers_cnn_convert_exactly_and_export_to_c(en
     model = build_model(spec["teacher"], lambda: make_env(spec, teacher_training=True), seed=0,
                         learning_starts=100, buffer_size=1000)
     model.learn(400)
-    env = make_env(spec)
-    obs, _ = env.reset(seed=0)
-    env.action_space.seed(0)
-    states = []
-    while len(states) < N_OBS // 2:
-        states.append(obs)
-        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            obs, _ = env.reset()
+    states = played_states(make_env(spec), N_OBS // 2)
     grids = np.random.default_rng(0).random((N_OBS // 2, *shape)) < 0.1
     states = np.concatenate([np.asarray(states), grids.astype(np.float32)])
     policy = to_policy(model)
     assert policy.obs_shape == shape
     assert [type(m).__name__ for m in policy.net] == ["Conv2d", "ReLU", "Flatten", "Linear", "ReLU", "Linear"]
     assert (policy.net[0].out_channels, policy.net[0].kernel_size, policy.net[3].out_features) == (16, (3, 3), 128)
+    np.testing.assert_array_equal(policy.act(states), model.predict(states, deterministic=True)[0])
+    assert_same_computation(policy, states, *c_run(policy, states, tmp_path))
+
+
+def test_highway_teacher_converts_exactly_and_exports_to_c(tmp_path):
+    """highway-fast's DQN (256-256 MLP on the 5 x 5 Kinematics observation), briefly trained with its
+    spec's hyperparameters, acts as SB3 predicts on played and random observations, and its C export
+    computes the same."""
+    from policypress.core.sb3 import build_model
+    from policypress.core.specs import load_env_spec
+    from tests.test_export import assert_same_computation, c_run
+
+    spec = load_env_spec("highway_fast")
+    model = build_model(spec["teacher"], lambda: make_env(spec, teacher_training=True), seed=0, learning_starts=50)
+    model.learn(100)
+    played = np.asarray(played_states(make_env(spec), 100))
+    states = np.concatenate([played, np.random.default_rng(0).uniform(-1, 1, (400, 5, 5))]).astype(np.float32)
+    policy = to_policy(model)
+    assert [type(m).__name__ for m in policy.net] == ["Flatten", "Linear", "ReLU", "Linear", "ReLU", "Linear"]
     np.testing.assert_array_equal(policy.act(states), model.predict(states, deterministic=True)[0])
     assert_same_computation(policy, states, *c_run(policy, states, tmp_path))
 
