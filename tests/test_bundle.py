@@ -7,7 +7,6 @@ import subprocess
 import numpy as np
 import onnxruntime
 import pytest
-import torch
 
 from policypress.cli import main
 from policypress.core.harness import compress_run
@@ -47,10 +46,7 @@ def test_a_bundle_builds_for_host_and_cortex_m4_and_the_host_build_acts_like_the
     assert (bundle / "libpolicy_m4.a").stat().st_size > 0
     policy = Policy.load(run / "policy")
     states = np.concatenate([played_states(policy, spec, 1000), random_states(policy, 1000)])
-    with torch.no_grad():
-        output_size = policy(torch.as_tensor(states[:1])).shape[1]
-    outputs, actions = run_binary(bundle / "policy_host", states, output_size,
-                                  1 if policy.is_discrete else policy.head.action_dim)
+    outputs, actions = run_binary(bundle / "policy_host", states, policy.output_size, policy.action_size)
     assert_same_computation(policy, states, outputs, actions)
     onnx_actions = onnxruntime.InferenceSession(str(bundle / "policy.onnx")).run(None, {"obs": states})[0]
     np.testing.assert_allclose(onnx_actions.reshape(len(states), -1),

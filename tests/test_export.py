@@ -26,6 +26,7 @@ from policypress.core.params import params
 from policypress.core.policy import ActionHead, LayerQuant, Policy, PolicyFormatError, Preprocess
 from policypress.measure.c_export import CExportError, c_source, export_c
 from policypress.measure.embedded import (
+    build_cortex_m4,
     build_host,
     cortex_m4_footprint,
     embedded_metrics,
@@ -98,10 +99,7 @@ def onnx_run(policy: Policy, states: np.ndarray, tmp_path) -> tuple[np.ndarray, 
 def c_run(policy: Policy, states: np.ndarray, tmp_path, storage: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     export_c(policy, tmp_path / "p.c", storage=storage)
     binary = build_host(tmp_path / "p.c", tmp_path / "p")
-    action_size = 1 if policy.is_discrete else policy.head.action_dim
-    with torch.no_grad():
-        output_size = policy(torch.as_tensor(states[:1])).shape[1]
-    return run_binary(binary, states, output_size, action_size)
+    return run_binary(binary, states, policy.output_size, policy.action_size)
 
 
 @pytest.fixture(scope="module")
@@ -392,7 +390,8 @@ def test_cortex_m4_footprint_counts_weights_and_buffers(tmp_path):
     policy = masked_mlp(1.0)
     export_c(policy, tmp_path / "f.c")
     export_c(quantized(policy, np.ones((1, 32), np.float32)), tmp_path / "q.c")
-    float_size, int8_size = cortex_m4_footprint(tmp_path / "f.c"), cortex_m4_footprint(tmp_path / "q.c")
+    float_size = cortex_m4_footprint(build_cortex_m4(tmp_path / "f.c", tmp_path / "f.elf"))
+    int8_size = cortex_m4_footprint(build_cortex_m4(tmp_path / "q.c", tmp_path / "q.elf"))
     weights = 32 * 128 + 128 * 128 + 128 * 4
     assert float_size["flash_bytes"] > weights * 4 > int8_size["flash_bytes"] > weights
     assert float_size["ram_bytes"] >= 2 * 128 * 4  # two activation buffers of the widest layer

@@ -262,6 +262,17 @@ class Policy(nn.Module):
     def is_discrete(self) -> bool:
         return self.head.kind == "argmax"
 
+    @property
+    @torch.no_grad()
+    def output_size(self) -> int:
+        """Values the network outputs per observation (Q-values, logits or the action mean)."""
+        return int(self(torch.zeros((1, *self.obs_shape), device=self.device)).shape[1])
+
+    @property
+    def action_size(self) -> int:
+        """Floats in an action: one (the index) for a discrete policy."""
+        return 1 if self.is_discrete else self.head.action_dim
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         x = self.preprocess(obs)
         if not self.quant:

@@ -48,6 +48,7 @@ class KernelChoice:
     kernel: str  # dense_f32, conv_f32, sparse_f32, dense_i8, conv_i8, sparse_i8
     dense_bytes: int
     sparse_bytes: int | None  # None: the offsets do not fit in 16 bits
+    macs: int  # multiply-accumulates the kernel executes per inference (a CSR kernel: its nonzeros only)
 
     @property
     def weight_bytes(self) -> int:
@@ -127,7 +128,8 @@ def _weighted_step(src: _Source, index: int, layer: nn.Module, weight: torch.Ten
                                            (src.storage == "auto" and sparse_bytes < dense_bytes and faster))
     form = "sparse" if sparse else "conv" if isinstance(layer, nn.Conv2d) else "dense"
     kernel = f"{form}_{dtype}"
-    choice = KernelChoice(index, kernel, dense_bytes, sparse_bytes)
+    macs = (nonzero if sparse else matrix.size) * g["out_h"] * g["out_w"]
+    choice = KernelChoice(index, kernel, dense_bytes, sparse_bytes, macs)
     src.choices.append(choice)
     src.used.add(kernel)
 

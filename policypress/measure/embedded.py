@@ -6,6 +6,9 @@
 - `flash_bytes` / `ram_bytes`: the policy linked for a Cortex-M4 (arm-none-eabi-gcc -Os, hard
   float, unused sections dropped), with the libm code it pulls in: flash is text + data, RAM is
   data + bss (activation buffers). The stack (a few dozen bytes of locals) is not counted.
+- `m4_cycles` / `m4_us` / `m4_cycles_per_mac`: that same ELF's `pp_act` executed on an emulated
+  Cortex-M4F, its instructions timed by the processor's manual (`cortex_m4`), at `m4_clock_hz`;
+  the emulated outputs must equal the host build's.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from policypress.core.policy import Policy
-from policypress.measure.c_export import TEMPLATES, CExportError, export_c
+from policypress.measure.c_export import TEMPLATES, CExportError, KernelChoice, export_c
 
 HOST_FLAGS = ["-std=c99", "-O2", "-ffp-contract=off"]
 CORTEX_M4_FLAGS = ["-std=c99", "-Os", "-ffp-contract=off", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
@@ -34,6 +37,10 @@ HOST_CC, ARM_CC, ARM_SIZE, VALGRIND = "cc", "arm-none-eabi-gcc", "arm-none-eabi-
 
 class ToolMissing(RuntimeError):
     """A tool that a metric needs is not installed."""
+
+
+class M4Mismatch(RuntimeError):
+    """The emulated Cortex-M4 and the host build of the same C file computed different outputs."""
 
 
 def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -73,14 +80,39 @@ def instruction_count(binary: str | Path, observation: np.ndarray) -> int:
     return int(match.group(1))
 
 
-def cortex_m4_footprint(c_file: str | Path) -> dict[str, int]:
+def build_cortex_m4(c_file: str | Path, elf: str | Path) -> Path:
+    """The policy linked for a Cortex-M4F: the ELF whose size and cycles are measured."""
+    _run([ARM_CC, *CORTEX_M4_FLAGS, *CORTEX_M4_LINK, "-o", str(elf), str(c_file), "-lm"])
+    return Path(elf)
+
+
+def cortex_m4_footprint(elf: str | Path) -> dict[str, int]:
     """Flash and RAM bytes of the policy linked for a Cortex-M4."""
-    with tempfile.TemporaryDirectory() as tmp:
-        elf = Path(tmp) / "policy.elf"
-        _run([ARM_CC, *CORTEX_M4_FLAGS, *CORTEX_M4_LINK, "-o", str(elf), str(c_file), "-lm"])
-        sizes = _run([ARM_SIZE, "-B", str(elf)], text=True).stdout.splitlines()[1]
-        text, data, bss = (int(v) for v in sizes.split()[:3])
+    sizes = _run([ARM_SIZE, "-B", str(elf)], text=True).stdout.splitlines()[1]
+    text, data, bss = (int(v) for v in sizes.split()[:3])
     return {"flash_bytes": text + data, "ram_bytes": data + bss}
+
+
+def cortex_m4_cost(elf: str | Path, observation: np.ndarray, output_size: int, action_size: int,
+                   host: tuple[np.ndarray, np.ndarray] | None, choices: list[KernelChoice]) -> dict:
+    """Cycles of one `pp_act` call on the emulated Cortex-M4F, after checking that the emulated
+    `pp_forward` and `pp_act` compute what the host build does (`host`: its outputs and action)."""
+    try:
+        from policypress.measure.cortex_m4 import CLOCK_HZ, CortexM4
+    except ImportError as err:
+        raise ToolMissing(f"{err.name} is not installed (pip install -c constraints.txt -e .)") from err
+    m4 = CortexM4(elf)
+    forward = m4.call("pp_forward", observation)
+    outputs = forward.floats(forward.result, output_size)
+    act = m4.call("pp_act", observation, np.zeros(action_size, np.float32))
+    action = act.floats(act.buffers[1], action_size)
+    if host is not None and not (np.allclose(outputs, host[0].reshape(-1), rtol=1e-5, atol=1e-6)
+                                 and np.allclose(action, host[1].reshape(-1), rtol=1e-5, atol=1e-6)):
+        raise M4Mismatch(f"the emulated Cortex-M4 computed {outputs.tolist()} -> {action.tolist()}, the host build "
+                         f"{host[0].reshape(-1).tolist()} -> {host[1].reshape(-1).tolist()}")
+    macs = sum(choice.macs for choice in choices)
+    return {"m4_cycles": act.cycles, "m4_us": round(act.cycles / CLOCK_HZ * 1e6, 3), "m4_clock_hz": CLOCK_HZ,
+            "m4_cycles_per_mac": round(act.cycles / macs, 3) if macs else None, "m4_instructions": act.instructions}
 
 
 def toolchain_info() -> dict[str, str]:
@@ -95,12 +127,13 @@ def toolchain_info() -> dict[str, str]:
 
 
 def embedded_metrics(policy: Policy, c_file: str | Path, observation: np.ndarray, log: logging.Logger) -> dict:
-    """Export the policy to C and measure its instructions and Cortex-M4 footprint.
+    """Export the policy to C and measure its instructions, Cortex-M4 footprint and Cortex-M4 cycles.
 
     A metric that cannot be measured (its tool is missing, or the policy has no C kernel) is
     None, with the reason in `embedded_unavailable`; the run's other metrics still count.
     """
-    result: dict = {"instructions": None, "flash_bytes": None, "ram_bytes": None, "c_kernels": []}
+    result: dict = {"instructions": None, "flash_bytes": None, "ram_bytes": None, "m4_cycles": None, "m4_us": None,
+                    "m4_cycles_per_mac": None, "c_kernels": []}
     try:
         choices = export_c(policy, c_file)
     except CExportError as err:
@@ -108,16 +141,22 @@ def embedded_metrics(policy: Policy, c_file: str | Path, observation: np.ndarray
         log.warning("embedded metrics unavailable: %s", result["embedded_unavailable"])
         return result
     result["c_kernels"] = [{**dataclasses.asdict(c), "weight_bytes": c.weight_bytes} for c in choices]
-    missing = []
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            result["instructions"] = instruction_count(build_host(c_file, Path(tmp) / "policy"), observation)
-    except ToolMissing as err:
-        missing.append(str(err))
-    try:
-        result.update(cortex_m4_footprint(c_file))
-    except ToolMissing as err:
-        missing.append(str(err))
+    observation = np.asarray(observation, dtype=np.float32).reshape(-1)
+    output_size, action_size = policy.output_size, policy.action_size
+    missing, host = [], None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            binary = build_host(c_file, Path(tmp) / "policy")
+            result["instructions"] = instruction_count(binary, observation)
+            host = run_binary(binary, observation[None], output_size, action_size)
+        except ToolMissing as err:
+            missing.append(str(err))
+        try:
+            elf = build_cortex_m4(c_file, Path(tmp) / "policy.elf")
+            result.update(cortex_m4_footprint(elf))
+            result.update(cortex_m4_cost(elf, observation, output_size, action_size, host, choices))
+        except (ToolMissing, M4Mismatch) as err:
+            missing.append(str(err))
     if missing:
         result["embedded_unavailable"] = "; ".join(missing)
         log.warning("embedded metrics unavailable: %s", result["embedded_unavailable"])

@@ -13,12 +13,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-LOG_AXES = ("params_nonzero", "instructions", "flash_bytes")
+LOG_AXES = ("params_nonzero", "instructions", "flash_bytes", "m4_us")
 # (x column, axis label, file name part)
 COST_PLOTS = (("params_nonzero", "nonzero parameters", "params"),
               ("latency_fraction", "latency (fraction of the teacher's, same job)", "latency"),
               ("instructions", "instructions per inference (C export, callgrind)", "instructions"),
-              ("flash_bytes", "flash bytes (Cortex-M4 build)", "flash"))
+              ("flash_bytes", "flash bytes (Cortex-M4 build)", "flash"),
+              ("m4_us", "µs per inference on a Cortex-M4F at 80 MHz (emulated, manual's timings)", "m4"))
 
 
 def palette(methods: list[str]) -> dict:

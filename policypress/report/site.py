@@ -58,6 +58,8 @@ COLUMNS = [
     ("instructions", "instructions", "instructions of one inference of the standalone C export (callgrind, cc -O2)"),
     ("flash_bytes", "flash", "C export built for a Cortex-M4 (arm-none-eabi-gcc -Os): code + weights"),
     ("ram_bytes", "RAM", "the same build's static RAM: activation buffers (stack not counted)"),
+    ("m4_us", "M4 µs", "that build's pp_act on an emulated Cortex-M4F, its instructions timed by ARM's manual, at 80 MHz"),
+    ("m4_cycles_per_mac", "M4 cycles/MAC", "the same cycles per multiply-accumulate the kernels execute"),
     ("total_env_steps", "env steps (total)",
      "median over seeds of the run's whole interaction: its env steps plus its teacher's training where it used one"),
     ("total_gradient_updates", "updates (total)",
@@ -65,7 +67,7 @@ COLUMNS = [
     ("seeds", "seeds", "runs aggregated"),
 ]
 RUN_COLUMNS = ["env", "seed", "level", "status", "reason", "retention", "normalized_score", "mean_return",
-               "params_nonzero", "latency_speedup", "instructions", "flash_bytes", "total_env_steps",
+               "params_nonzero", "latency_speedup", "instructions", "flash_bytes", "m4_us", "total_env_steps",
                "total_gradient_updates"]
 
 
@@ -179,7 +181,8 @@ def _env_plots(summary: pd.DataFrame, env: str, out_dir: Path) -> list[dict]:
         return []
     embedded = []
     for x, xlabel, name in plots.COST_PLOTS:
-        if x in group and group[x].isna().all():  # e.g. valgrind was not installed
+        source = "latency_speedup" if x == "latency_fraction" else x  # the fraction is derived in the plot
+        if source not in group or group[source].isna().all():  # e.g. valgrind was not installed, or an older table
             continue
         path = plots.score_vs_cost(summary, env, x, xlabel, out_dir / "plots" / f"{env}_score_vs_{name}.png")
         embedded.append(_embed(path, f"{env}: score vs {xlabel}"))

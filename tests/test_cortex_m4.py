@@ -1,0 +1,99 @@
+"""The Cortex-M4 cost: the emulated ELF computes what the host build computes, its cycle count
+repeats exactly, follows the manual's timings and scales with the MACs of a shrunk network."""
+
+import logging
+import subprocess
+
+import numpy as np
+import pytest
+
+from policypress.compress.architecture import uniformly_shrunk
+from policypress.compress.quantization import quantized
+from policypress.core.params import params
+from policypress.measure.c_export import export_c
+from policypress.measure.cortex_m4 import CLOCK_HZ, CortexM4, M4Error, base_mnemonic, decode_block
+from policypress.measure.embedded import build_cortex_m4, build_host, embedded_metrics, run_binary
+from tests.test_export import masked_mlp, random_states, trained, uneven_cnn  # noqa: F401 (a fixture)
+
+
+def m4_and_host(policy, tmp_path):
+    export_c(policy, tmp_path / "p.c")
+    return CortexM4(build_cortex_m4(tmp_path / "p.c", tmp_path / "p.elf")), build_host(tmp_path / "p.c", tmp_path / "p")
+
+
+def m4_run(m4: CortexM4, policy, obs: np.ndarray):
+    forward = m4.call("pp_forward", obs)
+    act = m4.call("pp_act", obs, np.zeros(policy.action_size, np.float32))
+    return forward.floats(forward.result, policy.output_size), act.floats(act.buffers[1], policy.action_size), act
+
+
+@pytest.mark.parametrize("variant", ["float", "csr", "int8", "cnn", "uneven cnn"])
+def test_emulated_cortex_m4_computes_exactly_what_the_host_build_computes(variant, trained, tmp_path):  # noqa: F811
+    teacher, played = trained["cnn" if variant == "cnn" else "dqn"]
+    policy = {"float": teacher, "csr": masked_mlp(0.1), "int8": quantized(teacher, played), "cnn": teacher,
+              "uneven cnn": uneven_cnn()}[variant]
+    states = random_states(policy, 8)
+    if policy.obs_shape == teacher.obs_shape:  # real states too, where they fit
+        states = np.concatenate([played[:4], states[:4]])
+    m4, host = m4_and_host(policy, tmp_path)
+    outputs, actions = run_binary(host, states, policy.output_size, policy.action_size)
+    for obs, output, action in zip(states, outputs, actions, strict=True):
+        m4_output, m4_action, _ = m4_run(m4, policy, obs)
+        np.testing.assert_array_equal(m4_output, output)  # the same IEEE arithmetic, bit for bit
+        np.testing.assert_array_equal(m4_action, action)
+
+
+def test_cycles_repeat_exactly_and_scale_with_the_macs_of_a_shrunk_network(tmp_path):
+    policy = masked_mlp(1.0)
+    obs = np.ones(32, np.float32)
+    m4, _ = m4_and_host(policy, tmp_path)
+    first, second = m4_run(m4, policy, obs)[2], m4_run(m4, policy, obs)[2]
+    assert (first.cycles, first.instructions) == (second.cycles, second.instructions)
+    shrunk = uniformly_shrunk(policy, params(policy)[1] // 4)  # hidden widths 128 -> about 55
+    macs = {name: sum(layer.weight.numel() for layer in p.net if hasattr(layer, "weight"))
+            for name, p in (("full", policy), ("shrunk", shrunk))}
+    small = m4_run(m4_and_host(shrunk, tmp_path)[0], shrunk, obs)[2]
+    per_mac = first.cycles / macs["full"], small.cycles / macs["shrunk"]
+    assert macs["shrunk"] < macs["full"] / 3
+    assert per_mac[1] == pytest.approx(per_mac[0], rel=0.15)  # the same kernel: cycles in proportion to MACs
+
+
+def test_embedded_metrics_report_m4_cycles_microseconds_and_cycles_per_mac(tmp_path):
+    policy = masked_mlp(1.0)
+    result = embedded_metrics(policy, tmp_path / "p.c", np.ones(32, np.float32), logging.getLogger("test"))
+    macs = 32 * 128 + 128 * 128 + 128 * 4
+    assert sum(kernel["macs"] for kernel in result["c_kernels"]) == macs
+    assert result["m4_us"] == pytest.approx(result["m4_cycles"] / CLOCK_HZ * 1e6, abs=1e-3)
+    assert result["m4_cycles_per_mac"] == pytest.approx(result["m4_cycles"] / macs, abs=1e-3)
+    assert sum(result["m4_instructions"].values()) < result["m4_cycles"]  # loads, MACs and branches take more than 1
+    assert result["m4_instructions"]["fpu"] >= macs  # one VMLA per MAC (and its loads)
+
+
+def assembled(tmp_path, source: str) -> bytes:
+    """Thumb-2 machine code of `source`, by the Cortex-M4 toolchain."""
+    (tmp_path / "a.s").write_text(".syntax unified\n.thumb\n" + source + "\n")
+    subprocess.run(["arm-none-eabi-as", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-o", str(tmp_path / "a.o"),
+                    str(tmp_path / "a.s")], check=True)
+    subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", "-j", ".text", str(tmp_path / "a.o"),
+                    str(tmp_path / "a.bin")], check=True)
+    return (tmp_path / "a.bin").read_bytes()
+
+
+@pytest.mark.parametrize("source, cycles", [
+    ("adds r0, r1\n mul r2, r3, r4\n mla r2, r3, r4, r5", 3),  # 1 each (the M4's, not the M3's MLA)
+    ("ldr r0, [r1]\n ldr r2, [r3]\n ldr r4, [r5]", 4),  # neighbouring loads pipeline: N + 1
+    ("ldr r0, [r1]\n adds r0, #1\n str r0, [r1]", 4),  # a load, an ALU op, a store
+    ("push {r4, r5, r6, lr}\n ldrd r0, r1, [r2]", 8),  # 1 + N each
+    ("vldmia r0!, {s0-s3}\n vmla.f32 s4, s0, s1\n vadd.f32 s5, s4, s2\n vdiv.f32 s6, s5, s3", 5 + 3 + 1 + 14),
+    ("sxtb16 r0, r1\n sxtb16 r2, r1, ror #8\n smlad r3, r0, r4, r3\n smlad r3, r2, r5, r3", 4),  # the DSP MAC
+    ("vmov s0, r0\n vmov.f32 s1, s0", 3),  # core to FPU 2, FPU to FPU 1
+])
+def test_blocks_are_timed_by_the_cortex_m4_manual(source, cycles, tmp_path):
+    assert decode_block(assembled(tmp_path, source), 0x1000).cycles == cycles
+
+
+def test_mnemonics_lose_width_type_condition_and_flag_suffixes():
+    assert [base_mnemonic(m) for m in ("ldr.w", "vmla.f32", "bne.n", "adds", "movgt", "bls", "smlad", "subs.w")] == \
+        ["ldr", "vmla", "b", "add", "mov", "b", "smlad", "sub"]
+    with pytest.raises(M4Error, match="no Cortex-M4 timing for the instruction 'tbb'"):
+        base_mnemonic("tbb")
