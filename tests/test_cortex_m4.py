@@ -6,11 +6,14 @@ import subprocess
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from policypress.compress.architecture import uniformly_shrunk
 from policypress.compress.quantization import quantized
 from policypress.core.params import params
-from policypress.measure.c_export import export_c
+from policypress.core.policy import ActionHead, Policy, Preprocess
+from policypress.measure.c_export import c_source, export_c
 from policypress.measure.cortex_m4 import CLOCK_HZ, CortexM4, M4Error, base_mnemonic, decode_block
 from policypress.measure.embedded import build_cortex_m4, build_host, embedded_metrics, run_binary
 from tests.test_export import masked_mlp, random_states, trained, uneven_cnn  # noqa: F401 (a fixture)
@@ -27,11 +30,11 @@ def m4_run(m4: CortexM4, policy, obs: np.ndarray):
     return forward.floats(forward.result, policy.output_size), act.floats(act.buffers[1], policy.action_size), act
 
 
-@pytest.mark.parametrize("variant", ["float", "csr", "int8", "cnn", "uneven cnn"])
+@pytest.mark.parametrize("variant", ["float", "csr", "int8", "cnn", "cnn int8", "uneven cnn"])
 def test_emulated_cortex_m4_computes_exactly_what_the_host_build_computes(variant, trained, tmp_path):  # noqa: F811
     teacher, played = trained["cnn" if variant == "cnn" else "dqn"]
     policy = {"float": teacher, "csr": masked_mlp(0.1), "int8": quantized(teacher, played), "cnn": teacher,
-              "uneven cnn": uneven_cnn()}[variant]
+              "cnn int8": quantized(teacher, played), "uneven cnn": uneven_cnn()}[variant]
     states = random_states(policy, 8)
     if policy.obs_shape == teacher.obs_shape:  # real states too, where they fit
         states = np.concatenate([played[:4], states[:4]])
@@ -56,6 +59,43 @@ def test_cycles_repeat_exactly_and_scale_with_the_macs_of_a_shrunk_network(tmp_p
     per_mac = first.cycles / macs["full"], small.cycles / macs["shrunk"]
     assert macs["shrunk"] < macs["full"] / 3
     assert per_mac[1] == pytest.approx(per_mac[0], rel=0.15)  # the same kernel: cycles in proportion to MACs
+
+
+def marginal_cycles_per_mac(dtype: str, tmp_path) -> float:
+    """The dense kernel's cycles per MAC: a 256 -> 32 layer's cycles less a 256 -> 16 one's, over the MACs added."""
+    obs = np.random.default_rng(0).normal(size=256).astype(np.float32)
+    cycles = []
+    for outputs in (16, 32):
+        torch.manual_seed(0)
+        policy = Policy(Preprocess((256,)), nn.Sequential(nn.Linear(256, outputs)), ActionHead("argmax", outputs),
+                        "q_values")
+        if dtype == "i8":
+            policy = quantized(policy, obs[None])
+        cycles.append(m4_run(m4_and_host(policy, tmp_path)[0], policy, obs)[2].cycles)
+    return (cycles[1] - cycles[0]) / (256 * 16)
+
+
+def test_the_int8_dsp_kernel_takes_fewer_cycles_per_mac_than_the_fp32_kernel(tmp_path):
+    export_c(quantized(masked_mlp(1.0), np.ones((1, 32), np.float32)), tmp_path / "q.c")
+    assert "__smlad" in (tmp_path / "q.c").read_text()
+    f32, i8 = marginal_cycles_per_mac("f32", tmp_path), marginal_cycles_per_mac("i8", tmp_path)
+    assert i8 < 0.75 * f32
+    assert 1.75 < i8 < 2 * 1.75  # within twice the limit of SMLAD's loop (benchmarks/m4_kernels.py)
+    assert 4.0 < f32 < 2 * 4.0  # and the fp32 kernel within twice its limit
+
+
+@pytest.mark.parametrize("dtype", ["f32", "i8"])
+@pytest.mark.parametrize("density, sparse_wins", [(0.1, True), (0.2, True), (0.6, False), (1.0, False)])
+def test_the_csr_kernel_is_chosen_exactly_where_it_takes_fewer_cortex_m4_cycles(dtype, density, sparse_wins, tmp_path):
+    obs = np.ones(32, np.float32)
+    policy = masked_mlp(density) if dtype == "f32" else quantized(masked_mlp(density), obs[None])
+    cycles = {}
+    for storage in ("dense", "sparse"):
+        export_c(policy, tmp_path / f"{storage}.c", storage=storage)
+        m4 = CortexM4(build_cortex_m4(tmp_path / f"{storage}.c", tmp_path / f"{storage}.elf"))
+        cycles[storage] = m4_run(m4, policy, obs)[2].cycles
+    assert (cycles["sparse"] < cycles["dense"]) == sparse_wins
+    assert {c.kernel for c in c_source(policy)[1]} == {f"{'sparse' if sparse_wins else 'dense'}_{dtype}"}
 
 
 def test_embedded_metrics_report_m4_cycles_microseconds_and_cycles_per_mac(tmp_path):

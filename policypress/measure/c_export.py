@@ -4,8 +4,8 @@ Each weighted layer gets a kernel chosen for it, and the choice is recorded:
 - int8 layers (`Policy.quant`) use int8 kernels (the input quantized to uint8, exact int32
   accumulation, one float rescale per output), float layers fp32 kernels;
 - the weights are stored dense, or as CSR (values, 16-bit input offsets, 32-bit row starts)
-  when CSR is both smaller (flash) and faster (instructions). A CSR nonzero costs more
-  instructions than a dense weight (an indexed load, no vectorization), so CSR is faster only
+  when CSR is both smaller (flash) and faster (Cortex-M4 cycles). A CSR nonzero costs more
+  cycles than a dense weight (an indexed load, no unrolled or SIMD loop), so CSR is faster only
   below a density: `benchmarks/sparse_crossover.py` measures it, and docs/embedded.md shows the table.
 Preprocessing and the action head are in the file, as deployed. The template is
 `policypress/measure/c/policy.c.j2`; `policypress/measure/embedded.py` builds, runs and measures it.
@@ -30,10 +30,11 @@ TEMPLATES = Path(__file__).parent / "c"
 FLOAT_BYTES, INT8_BYTES, OFFSET_BYTES, ROW_BYTES = 4, 1, 2, 4
 MAX_OFFSET = 2**16 - 1
 STORAGES = ("auto", "dense", "sparse")  # "auto" is the rule; the others force one, for benchmarks
-# The weight density below which CSR takes fewer instructions than dense, measured with
-# benchmarks/sparse_crossover.py on MLP layers (x86-64, gcc 12 -O2; the dense int8 loop
-# vectorizes, CSR cannot) and applied to convolutions too.
-CSR_BREAK_EVEN_DENSITY = {"f32": 0.43, "i8": 0.09}
+# The weight density below which CSR takes fewer Cortex-M4 cycles than dense, measured with
+# benchmarks/sparse_crossover.py on MLP layers (the embedded target's cycles, not the host's
+# instructions: on x86 the dense int8 loop vectorizes, and CSR wins there only below 0.09) and
+# applied to convolutions too.
+CSR_BREAK_EVEN_DENSITY = {"f32": 0.40, "i8": 0.43}
 
 
 class CExportError(ValueError):
@@ -75,11 +76,15 @@ class _Source:
         self.steps: list[dict] = []
         self.used: set[str] = set()
         self.choices: list[KernelChoice] = []
+        self.column_size = {"f32": 0, "i8": 0}  # the im2col buffer of each kind of convolution
 
-    def array(self, name: str, ctype: str, values) -> str:
+    def array(self, name: str, ctype: str, values, dsp_values=None) -> str:
+        """A constant array; `dsp_values`, where given, is what a Cortex-M with the DSP extension
+        stores instead (the same weights in its kernel's order: one copy is compiled in)."""
         values = np.asarray(values)
         self.arrays.append({"name": name, "type": ctype, "length": max(values.size, 1),
-                            "literals": _literals(values, ctype) if values.size else "    0"})
+                            "literals": _literals(values, ctype) if values.size else "    0",
+                            "dsp_literals": None if dsp_values is None else _literals(np.asarray(dsp_values), ctype)})
         return name
 
 
@@ -88,6 +93,15 @@ def _sparse_rows(weight: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, n
     rows, cols = np.nonzero(weight)
     starts = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=weight.shape[0]))])
     return weight[rows, cols], offsets[cols], starts
+
+
+def dsp_order(matrix: np.ndarray) -> np.ndarray:
+    """Each row's weights in groups of four stored as w0 w2 w1 w3 (a short tail as it is): the
+    order the int8 kernel's SXTB16 unpacks into the pairs SMLAD multiplies (policy.c.j2)."""
+    rows, columns = matrix.shape
+    full = columns - columns % 4
+    grouped = matrix[:, :full].reshape(rows, -1, 4)[:, :, [0, 2, 1, 3]].reshape(rows, full)
+    return np.concatenate([grouped, matrix[:, full:]], axis=1)
 
 
 # The kernels' size arguments, named as in the template; a Linear layer is a 1x1 convolution.
@@ -133,13 +147,17 @@ def _weighted_step(src: _Source, index: int, layer: nn.Module, weight: torch.Ten
     src.choices.append(choice)
     src.used.add(kernel)
 
+    if not sparse:
+        src.used.add(f"dot_{dtype}")
+    if form == "conv":
+        src.column_size[dtype] = max(src.column_size[dtype], matrix.shape[1])
     if sparse:
         values, value_offsets, row_starts = _sparse_rows(matrix, offsets)
         weights = (f"{src.array(f'pp_values{index}', ctype, values)}, "
                    f"{src.array(f'pp_offsets{index}', 'uint16_t', value_offsets)}, "
                    f"{src.array(f'pp_rows{index}', 'uint32_t', row_starts)}")
     else:
-        weights = src.array(f"pp_weight{index}", ctype, matrix)
+        weights = src.array(f"pp_weight{index}", ctype, matrix, dsp_order(matrix) if quant is not None else None)
     bias = bias.detach().numpy() if bias is not None else np.zeros(g["out_c"], np.float32)
     scale = src.array(f"pp_scale{index}", "float", quant.output_scale().numpy()) if quant is not None else "0"
     x, code = "x", ""
@@ -203,6 +221,7 @@ def c_source(policy: Policy, storage: str = "auto") -> tuple[str, list[KernelCho
         output_size=output_size, action_size=1 if policy.is_discrete else head.action_dim,
         action_doc="the index of the best output, as a float" if policy.is_discrete else f"{head.action_dim} floats",
         arrays=src.arrays, steps=src.steps, used=src.used, buffer_size=max(sizes), input_codes_size=input_codes,
+        column_size=src.column_size,
         normalize=normalize, scale=f"{float(np.float32(pre.scale)):.9e}f" if pre.scale is not None else None,
         head=head.kind,
         channels_last={"channels": pre.obs_shape[2], "plane": pre.obs_shape[0] * pre.obs_shape[1]}

@@ -27,7 +27,8 @@ SCORES = ("retention", "normalized_score")
 # Returns, sizes and costs: the median over seeds (sizes are usually identical across seeds).
 MEDIANS = ("mean_return", "params_total", "params_nonzero", "params_fraction", "bytes", "macs_dense", "macs_nonzero",
            "latency_us_median", "latency_us_p99", "teacher_latency_us_median", "latency_speedup", "instructions",
-           "flash_bytes", "ram_bytes", "m4_cycles", "m4_us", "m4_cycles_per_mac", "teacher_params_nonzero", "total_env_steps", "total_gradient_updates")
+           "flash_bytes", "ram_bytes", "m4_cycles", "m4_us", "m4_cycles_per_mac", "teacher_params_nonzero",
+           "total_env_steps", "total_gradient_updates")
 # Tables written before runs recorded their track held post-training runs only.
 DEFAULT_TRACK = "post-training"
 

@@ -58,7 +58,7 @@ COLUMNS = [
     ("instructions", "instructions", "instructions of one inference of the standalone C export (callgrind, cc -O2)"),
     ("flash_bytes", "flash", "C export built for a Cortex-M4 (arm-none-eabi-gcc -Os): code + weights"),
     ("ram_bytes", "RAM", "the same build's static RAM: activation buffers (stack not counted)"),
-    ("m4_us", "M4 µs", "that build's pp_act on an emulated Cortex-M4F, its instructions timed by ARM's manual, at 80 MHz"),
+    ("m4_us", "M4 µs", "that build's pp_act on an emulated Cortex-M4F, timed by ARM's manual, at 80 MHz"),
     ("m4_cycles_per_mac", "M4 cycles/MAC", "the same cycles per multiply-accumulate the kernels execute"),
     ("total_env_steps", "env steps (total)",
      "median over seeds of the run's whole interaction: its env steps plus its teacher's training where it used one"),
