@@ -1,5 +1,6 @@
-"""The Cortex-M4 cost: the emulated ELF computes what the host build computes, its cycle count
-repeats exactly, follows the manual's timings and scales with the MACs of a shrunk network."""
+"""The embedded cost: the emulated Cortex-M4 ELF computes what the host build computes, its cycle
+count repeats exactly, follows the manual's timings and scales with the MACs of a shrunk network;
+the DSP and fp32 kernels against their limits; the CSR rule by cycles; the host C latency protocol."""
 
 import logging
 import subprocess
@@ -137,3 +138,24 @@ def test_mnemonics_lose_width_type_condition_and_flag_suffixes():
         ["ldr", "vmla", "b", "add", "mov", "b", "smlad", "sub"]
     with pytest.raises(M4Error, match="no Cortex-M4 timing for the instruction 'tbb'"):
         base_mnemonic("tbb")
+
+
+def test_host_c_latency_times_student_and_teacher_windows_in_turn(tmp_path, monkeypatch):
+    from policypress.measure import latency
+
+    policy = masked_mlp(1.0)
+    small = uniformly_shrunk(policy, params(policy)[1] // 8)
+    binaries = {}
+    for name, p in (("student", small), ("teacher", policy)):
+        export_c(p, tmp_path / f"{name}.c")
+        binaries[name] = build_host(tmp_path / f"{name}.c", tmp_path / name)
+    window = latency._c_window(binaries["student"], np.ones(32, np.float32).tobytes(), 50)
+    assert window > 0  # the harness's timed loop: microseconds per call
+    order = []
+    real = latency._c_window
+    monkeypatch.setattr(latency, "_c_window",
+                        lambda binary, obs, calls: order.append(binary) or real(binary, obs, calls))
+    result = latency.compare_c_latency(binaries["student"], binaries["teacher"], np.ones(32, np.float32), 2, 3, 1.0)
+    assert order[2:] == [binaries["student"], binaries["teacher"]] * 3  # after one warm-up each, alternating
+    assert result["c_speedup"] == result["teacher_c_us_median"] / result["c_us_median"]
+    assert result["c_inferences_per_window"] >= latency.MIN_INFERENCES_PER_WINDOW

@@ -25,6 +25,7 @@ import numpy as np
 
 from policypress.core.policy import Policy
 from policypress.measure.c_export import TEMPLATES, CExportError, KernelChoice, export_c
+from policypress.measure.latency import compare_c_latency
 
 HOST_FLAGS = ["-std=c99", "-O2", "-ffp-contract=off"]
 CORTEX_M4_FLAGS = ["-std=c99", "-Os", "-ffp-contract=off", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
@@ -126,14 +127,25 @@ def toolchain_info() -> dict[str, str]:
     return info
 
 
-def embedded_metrics(policy: Policy, c_file: str | Path, observation: np.ndarray, log: logging.Logger) -> dict:
-    """Export the policy to C and measure its instructions, Cortex-M4 footprint and Cortex-M4 cycles.
+def _c_latency(binary: Path, teacher: Policy, observation: np.ndarray, latency: dict, tmp: Path) -> dict:
+    """The host C latency of the student (`binary`) beside its teacher's C export's."""
+    try:
+        export_c(teacher, tmp / "teacher.c")
+    except CExportError:  # no teacher to compare with; the student's own C metrics still count
+        return {}
+    return compare_c_latency(binary, build_host(tmp / "teacher.c", tmp / "teacher"), observation, **latency)
+
+
+def embedded_metrics(policy: Policy, c_file: str | Path, observation: np.ndarray, log: logging.Logger,
+                     teacher: Policy | None = None, latency: dict | None = None) -> dict:
+    """Export the policy to C and measure its instructions, Cortex-M4 footprint and Cortex-M4 cycles;
+    with a `teacher` and the `latency` protocol's settings, also both C exports' time on this host.
 
     A metric that cannot be measured (its tool is missing, or the policy has no C kernel) is
     None, with the reason in `embedded_unavailable`; the run's other metrics still count.
     """
     result: dict = {"instructions": None, "flash_bytes": None, "ram_bytes": None, "m4_cycles": None, "m4_us": None,
-                    "m4_cycles_per_mac": None, "c_kernels": []}
+                    "m4_cycles_per_mac": None, "c_us_median": None, "c_speedup": None, "c_kernels": []}
     try:
         choices = export_c(policy, c_file)
     except CExportError as err:
@@ -147,8 +159,10 @@ def embedded_metrics(policy: Policy, c_file: str | Path, observation: np.ndarray
     with tempfile.TemporaryDirectory() as tmp:
         try:
             binary = build_host(c_file, Path(tmp) / "policy")
-            result["instructions"] = instruction_count(binary, observation)
             host = run_binary(binary, observation[None], output_size, action_size)
+            if teacher is not None and latency is not None:
+                result.update(_c_latency(binary, teacher, observation, latency, Path(tmp)))
+            result["instructions"] = instruction_count(binary, observation)
         except ToolMissing as err:
             missing.append(str(err))
         try:

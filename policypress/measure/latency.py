@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import platform
+import subprocess
 import time
 from pathlib import Path
 
@@ -74,6 +75,30 @@ def compare_latency(student_onnx: str | Path, teacher_onnx: str | Path, obs: np.
         "teacher_inferences_per_window": per_window["teacher_latency"],
     }
     return result
+
+
+def _c_window(binary: str | Path, obs: bytes, calls: int) -> float:
+    """Mean microseconds per pp_act call over one window of `calls` (the harness's own timer)."""
+    return float(subprocess.run([str(binary), "time", str(calls)], input=obs, capture_output=True,
+                                check=True).stdout)
+
+
+def compare_c_latency(student_binary: str | Path, teacher_binary: str | Path, obs: np.ndarray, warmup: int,
+                      windows: int, window_ms: float) -> dict:
+    """The same protocol for the standalone C exports built for this machine: each window is one run
+    of the harness's timed loop (no runtime between the caller and the network), student and teacher
+    alternating; the median over windows, and the teacher's median over the student's."""
+    data = np.asarray(obs, dtype=np.float32).tobytes()
+    binaries = {"c": student_binary, "teacher_c": teacher_binary}
+    calls = {name: max(MIN_INFERENCES_PER_WINDOW, math.ceil(window_ms * 1000 / _c_window(binary, data, max(warmup, 1))))
+             for name, binary in binaries.items()}  # the warm-up sizes the windows
+    per_window: dict[str, list[float]] = {name: [] for name in binaries}
+    for _ in range(windows):
+        for name, binary in binaries.items():
+            per_window[name].append(_c_window(binary, data, calls[name]))
+    medians = {name: float(np.median(values)) for name, values in per_window.items()}
+    return {"c_us_median": medians["c"], "teacher_c_us_median": medians["teacher_c"],
+            "c_speedup": medians["teacher_c"] / medians["c"], "c_inferences_per_window": calls["c"]}
 
 
 # The instruction-set features that choose onnxruntime's and gcc's kernels: x86's vector widths,

@@ -66,10 +66,11 @@ def measure_run(run_dir: str | Path, teacher_dir: str | Path, env_spec: dict, la
         metrics.update(size_metrics(policy))
         student_onnx = export_onnx(policy, run_dir / "policy.onnx")
         obs, _ = make_env(env_spec).reset(seed=teacher_info["eval_seeds"][0])
+        teacher = Policy.load(teacher_dir / "policy")
         with tempfile.TemporaryDirectory() as tmp:  # the teacher exported by this same code
-            teacher_onnx = export_onnx(Policy.load(teacher_dir / "policy"), Path(tmp) / "teacher.onnx")
+            teacher_onnx = export_onnx(teacher, Path(tmp) / "teacher.onnx")
             metrics.update(compare_latency(student_onnx, teacher_onnx, obs, **latency))
-        metrics.update(embedded_metrics(policy, run_dir / "policy.c", obs, log))
+        metrics.update(embedded_metrics(policy, run_dir / "policy.c", obs, log, teacher, latency))
         metrics["machine"] = {**machine_info(), **toolchain_info()}
     validate(metrics, "metrics", out)
     write_json(out, metrics)

@@ -22,12 +22,13 @@ LEADING_COLUMNS = ("env", "seed", "method", "level", "status", "reason", "mean_r
                    "normalized_score", "params_total", "params_nonzero", "params_fraction", "bytes",
                    "macs_dense", "macs_nonzero", "latency_us_median", "latency_us_p99",
                    "teacher_latency_us_median", "latency_speedup", "instructions", "flash_bytes", "ram_bytes",
-                   "m4_cycles", "m4_us", "m4_cycles_per_mac", "c_kernels")
+                   "m4_cycles", "m4_us", "m4_cycles_per_mac", "c_us_median", "c_speedup", "c_kernels")
 SCORES = ("retention", "normalized_score")
 # Returns, sizes and costs: the median over seeds (sizes are usually identical across seeds).
 MEDIANS = ("mean_return", "params_total", "params_nonzero", "params_fraction", "bytes", "macs_dense", "macs_nonzero",
            "latency_us_median", "latency_us_p99", "teacher_latency_us_median", "latency_speedup", "instructions",
-           "flash_bytes", "ram_bytes", "m4_cycles", "m4_us", "m4_cycles_per_mac", "teacher_params_nonzero",
+           "flash_bytes", "ram_bytes", "m4_cycles", "m4_us", "m4_cycles_per_mac", "c_us_median", "c_speedup",
+           "teacher_params_nonzero",
            "total_env_steps", "total_gradient_updates")
 # Tables written before runs recorded their track held post-training runs only.
 DEFAULT_TRACK = "post-training"

@@ -55,6 +55,9 @@ COLUMNS = [
     ("latency_us_median", "latency µs", "ONNX Runtime, batch 1, one thread: median over timed windows"),
     ("latency_us_p99", "p99 µs", "99th percentile of single inferences, same windows"),
     ("latency_speedup", "speedup", "teacher median latency / student median latency, same job"),
+    ("c_us_median", "C µs", "the standalone C export (cc -O2) on this host, batch 1: median over timed windows"),
+    ("c_speedup", "C speedup", "the standalone C export on this host, teacher median time / student median time, "
+                               "same job (the ONNX Runtime protocol, the harness's own timed loop)"),
     ("instructions", "instructions", "instructions of one inference of the standalone C export (callgrind, cc -O2)"),
     ("flash_bytes", "flash", "C export built for a Cortex-M4 (arm-none-eabi-gcc -Os): code + weights"),
     ("ram_bytes", "RAM", "the same build's static RAM: activation buffers (stack not counted)"),
@@ -107,7 +110,7 @@ def cell(row: pd.Series, column: str) -> tuple[str, float | str]:
         return f"{value:.3f} [{row[f'{column}_ci_low']:.3f}, {row[f'{column}_ci_high']:.3f}]", value
     if column == "params_nonzero":
         return f"{_fmt_number(value)} ({100 * row['params_fraction']:.1f}%)", value
-    if column == "latency_speedup":
+    if column in ("latency_speedup", "c_speedup") and not pd.isna(value):
         return f"{value:.2f}×", value
     if column in ("flash_bytes", "ram_bytes") and not pd.isna(value):
         return f"{value / 1024:,.1f} KiB", value
