@@ -125,6 +125,7 @@ def assembled(tmp_path, source: str) -> bytes:
     ("ldr r0, [r1]\n ldr r2, [r3]\n ldr r4, [r5]", 4),  # neighbouring loads pipeline: N + 1
     ("ldr r0, [r1]\n adds r0, #1\n str r0, [r1]", 4),  # a load, an ALU op, a store
     ("push {r4, r5, r6, lr}\n ldrd r0, r1, [r2]", 8),  # 1 + N each
+    ("vpush {d8-d9}\n vpop {s16}", 5 + 2),  # 1 + N words: a double register is two
     ("vldmia r0!, {s0-s3}\n vmla.f32 s4, s0, s1\n vadd.f32 s5, s4, s2\n vdiv.f32 s6, s5, s3", 5 + 3 + 1 + 14),
     ("sxtb16 r0, r1\n sxtb16 r2, r1, ror #8\n smlad r3, r0, r4, r3\n smlad r3, r2, r5, r3", 4),  # the DSP MAC
     ("vmov s0, r0\n vmov.f32 s1, s0", 3),  # core to FPU 2, FPU to FPU 1

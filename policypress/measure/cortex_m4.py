@@ -105,12 +105,13 @@ class Block:
 
 
 def _registers(op_str: str) -> int:
-    """Registers in a register list ({r4, r5, pc}, {s0-s3}), for loads and stores of several."""
+    """Words moved by a register list ({r4, r5, pc}, {s0-s3}; a double register {d8} is two)."""
     inside = op_str[op_str.index("{") + 1:op_str.index("}")]
     count = 0
     for item in inside.split(","):
         bounds = re.findall(r"\d+", item)
-        count += int(bounds[1]) - int(bounds[0]) + 1 if "-" in item else 1
+        registers = int(bounds[1]) - int(bounds[0]) + 1 if "-" in item else 1
+        count += registers * (2 if item.strip().startswith("d") else 1)
     return count
 
 
