@@ -6,7 +6,9 @@ latency is the median over windows. The p99 is over the single inferences of all
 Sessions use one intra-op and one inter-op thread, sequential execution and a fixed graph
 optimization level, recorded with the results. Student and teacher windows alternate in one
 process, so drift of the machine affects both alike; the speedup is their ratio of medians.
-Pre- and post-processing are part of the exported graph, as deployed.
+Pre- and post-processing are part of the exported graph, as deployed. The standalone C exports
+are timed by the same protocol (`compare_c_latency`), each window one run of the harness's own
+timed loop, so that no runtime's per-call overhead hides a smaller network.
 """
 
 from __future__ import annotations
