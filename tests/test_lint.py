@@ -17,7 +17,7 @@ def test_ruff_is_clean():
 
 
 def test_snakemake_lint_is_clean_and_every_profile_dry_runs(tmp_path):
-    for config in ("smoke", "quick", "families", "families_smoke", "config"):
+    for config in ("smoke", "quick", "families", "families_smoke", "embedded", "config"):
         command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
                    "--configfile", str(ROOT / "config" / f"{config}.yaml")]
         dry_run = subprocess.run([*command, "-n", "--quiet"], capture_output=True, text=True)

@@ -45,7 +45,7 @@ def test_family_specs_build_their_envs_and_clip_rewards_only_for_the_atari_teach
     assert type(env).__name__ != "ClipReward"  # evaluation and methods see the raw score
 
 
-@pytest.mark.parametrize("config", ["smoke", "quick", "families", "families_smoke", "config"])
+@pytest.mark.parametrize("config", ["smoke", "quick", "families", "families_smoke", "embedded", "config"])
 def test_shipped_configs_are_valid(config):
     from policypress.core.specs import ROOT
 
