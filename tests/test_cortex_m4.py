@@ -134,6 +134,17 @@ def test_blocks_are_timed_by_the_cortex_m4_manual(source, cycles, tmp_path):
     assert decode_block(assembled(tmp_path, source), 0x1000).cycles == cycles
 
 
+def test_a_call_charges_each_taken_branch_and_the_return_a_pipeline_refill(tmp_path):
+    (tmp_path / "loop.s").write_text(".syntax unified\n.thumb\n.global loop\n.type loop, %function\n"
+                                     "loop: movs r0, #10\n1: subs r0, #1\n bne 1b\n bx lr\n")
+    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-nostartfiles", "-nostdlib", "-Wl,--entry=loop",
+                    "-o", str(tmp_path / "loop.elf"), str(tmp_path / "loop.s")], check=True)
+    run = CortexM4(tmp_path / "loop.elf").call("loop")
+    # movs; ten subs and bne, nine of them taken (1 + P); bx lr (1 + P); P = 2
+    assert run.cycles == 1 + 10 * 2 + 9 * 2 + 1 + 2
+    assert run.instructions == {"alu": 11, "load_store": 0, "multiply": 0, "fpu": 0, "branch": 11}
+
+
 def test_mnemonics_lose_width_type_condition_and_flag_suffixes():
     assert [base_mnemonic(m) for m in ("ldr.w", "vmla.f32", "bne.n", "adds", "movgt", "bls", "smlad", "subs.w")] == \
         ["ldr", "vmla", "b", "add", "mov", "b", "smlad", "sub"]

@@ -34,7 +34,7 @@ STORAGES = ("auto", "dense", "sparse")  # "auto" is the rule; the others force o
 # benchmarks/sparse_crossover.py on MLP layers (the embedded target's cycles, not the host's
 # instructions: on x86 the dense int8 loop vectorizes, and CSR wins there only below 0.09) and
 # applied to convolutions too.
-CSR_BREAK_EVEN_DENSITY = {"f32": 0.40, "i8": 0.43}
+CSR_BREAK_EVEN_DENSITY = {"f32": 0.39, "i8": 0.43}
 
 
 class CExportError(ValueError):
