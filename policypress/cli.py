@@ -78,7 +78,8 @@ def _aggregate(args: argparse.Namespace) -> None:
 def _render(args: argparse.Namespace) -> None:
     from policypress.report.site import render
 
-    render(args.table, args.out, args.method_dir, json.loads(args.provenance), args.baselines, args.runs_json)
+    render(args.table, args.out, args.method_dir, json.loads(args.provenance), args.baselines, args.runs_json,
+           args.teachers)
     print(f"leaderboard written to {args.out}/index.html")
 
 
@@ -207,6 +208,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--method-dir", action="append")
     sub.add_argument("--baselines", nargs="*", default=[], help="methods whose best one the others are compared with")
     sub.add_argument("--runs-json", type=Path, help="every run's full record, from aggregate --runs-json")
+    sub.add_argument("--teachers", nargs="*", default=[], type=Path,
+                     help="the teachers' teacher.json files (their returns, costs and floors are shown)")
 
     sub = verb("validate-config", _validate_config, "check a config file, its envs and its methods")
     sub.add_argument("config")

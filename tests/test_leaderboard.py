@@ -8,6 +8,8 @@ import pytest
 from rliable import library as rly
 from rliable import metrics as rly_metrics
 
+from policypress.core.io import write_json
+from policypress.core.specs import load_env_spec
 from policypress.report.aggregate import summarise
 from policypress.report.site import markdown, page_name, render
 from policypress.report.stats import iqm_with_ci
@@ -88,3 +90,24 @@ def test_embedded_columns_are_shown_and_explained(tmp_path):
         assert re.search(rf"<dt>{header}</dt><dd>[^<]+</dd>", index), header  # one line explains each metric
     env = (tmp_path / "site" / "env-cartpole.html").read_text()
     assert ">3.0 KiB<" in env and ">0.5 KiB<" in env and ">5,000<" in env and ">1.20×<" in env
+
+
+def test_env_pages_show_each_teacher_beside_its_floor(tmp_path):
+    """The teachers' returns, costs and floors come from their teacher.json files, the floor's source
+    from the env spec; a teacher under its floor says so, and the mean row counts those that meet it."""
+    path = tmp_path / "table.csv"
+    table().to_csv(path, index=False)
+    files = []
+    for seed, (returns, meets) in enumerate([([480.0, 500.0], True), ([150.0, 170.0], False)]):
+        files.append(tmp_path / f"teacher{seed}.json")
+        write_json(files[-1], {"env": "cartpole", "seed": seed, "algo": "dqn", "timesteps": 50000,
+                               "train_seconds": 600.0, "validation_return": returns[1], "eval_returns": returns,
+                               "random_returns": [20.0, 22.0], "floor": 475, "meets_floor": meets})
+    render(path, tmp_path / "site", ["methods"], {"commit": "abc123"}, teacher_files=files)
+    teachers = pd.read_csv(tmp_path / "site" / "teachers.csv")
+    assert teachers["return_mean"].tolist() == [490.0, 160.0] and teachers["train_minutes"].tolist() == [10.0, 10.0]
+    assert teachers["floor_source"].iloc[0] == load_env_spec("cartpole")["teacher"]["floor"]["source"]
+    env = re.sub(r"\s+", " ", (tmp_path / "site" / "env-cartpole.html").read_text())
+    assert "<h2>Teachers</h2>" in env and env.index("Teachers</h2>") < env.index("Every method at every level")
+    assert "<td>490.0 ± 10.0</td>" in env and "<td>no</td>" in env and "<td>1 of 2</td>" in env
+    assert "### cartpole" in (tmp_path / "site" / "tables.md").read_text()

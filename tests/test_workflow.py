@@ -131,6 +131,10 @@ def test_exports_carry_every_run_with_its_provenance(smoke_with_crash):
     latex = (site / "tables.tex").read_text()
     assert latex.count(r"\toprule") == latex.count(r"\bottomrule") == 3  # headline, cartpole, across envs
     assert r"distill\_int8" in latex and r"\textbf{" in latex
+    teachers = pd.read_csv(site / "teachers.csv")  # every teacher, read from its teacher.json
+    expected = [[env, seed] for env in SMOKE["envs"] for seed in SMOKE["seeds"]]
+    assert teachers[["env", "seed"]].values.tolist() == expected
+    assert teachers["return_mean"].notna().all() and teachers["floor"].notna().all()
 
 
 def test_same_seeds_give_identical_results(smoke_with_crash, tmp_path):

@@ -4,12 +4,14 @@
 - `index.html`: per env, each method's compression at 95% retention (`headline`); then the
   aggregate ranking per level (IQM across envs and seeds with 95% CIs, tied ranks, probability
   of improvement over the best baseline), performance profiles, links;
-- `env-<env>.html`: the env's compression at 95% retention per method, then its table per
-  method × level (ranks, Pareto fronts, track, total interaction), plots, teachers;
+- `env-<env>.html`: the env's compression at 95% retention per method, its teachers (`teachers`:
+  return beside the floor, training cost), then its table per method × level (ranks, Pareto
+  fronts, track, total interaction), plots;
 - `method-<method>.html`: a method's description, citation, hyperparameters, supported
   families, deviations from its paper, whether its mechanisms engaged, and every one of its runs;
 - `leaderboard.md` (the env tables), `tables.md` and `tables.tex` (paper tables), `summary.csv`,
-  `compression.csv`, `ranking.csv`, `runs.csv` and `runs.json` (every run with its provenance), `plots/`.
+  `compression.csv`, `ranking.csv`, `teachers.csv`, `runs.csv` and `runs.json` (every run with its provenance),
+  `plots/`.
 A level-free method's runs count at every level they fit (`aggregate.place_level_free`).
 Pages embed their plots and need no network; every text from a plugin or the table is escaped.
 """
@@ -28,7 +30,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from policypress.core.io import read_json, write_text
 from policypress.core.registry import load_method
-from policypress.report import exports, plots
+from policypress.report import exports, plots, teachers
 from policypress.report.aggregate import is_true, place_level_free, summarise
 from policypress.report.headline import THRESHOLD, headline
 from policypress.report.pareto import FRONTS, mark_fronts
@@ -131,14 +133,6 @@ def method_doc(name: str, method_dirs: list[str]) -> dict:
     return {"name": name, "summary": info.summary, "citation": info.citation, "description": method.description,
             "deviations": info.deviations, "hyperparameters": info.hyperparameters, "supports": supports,
             "source": method.source}
-
-
-def teacher_returns(table: pd.DataFrame, env: str) -> list[dict]:
-    """Per seed: the teacher's and the random policy's mean return on the held-out episodes."""
-    if "teacher_mean_return" not in table:  # no valid run measured them
-        return []
-    runs = table[(table["env"] == env) & table["teacher_mean_return"].notna()]
-    return runs.groupby("seed")[["teacher_mean_return", "random_mean_return"]].first().reset_index().to_dict("records")
 
 
 HEADLINE_HEADERS = ("method", "track", f"compression at {THRESHOLD:.0%}", "level reached", "rank")
@@ -257,8 +251,14 @@ def _headline_rows(compression: pd.DataFrame, methods: list[dict]) -> list[dict]
     return rows
 
 
+def _floor_source(teacher_table: pd.DataFrame, env: str) -> str:
+    sources = teacher_table.loc[teacher_table["env"] == env, "floor_source"]
+    return sources.iloc[0] if len(sources) else ""
+
+
 def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], provenance: dict,
-           baselines: list[str] | None = None, runs_json: str | Path | None = None) -> None:
+           baselines: list[str] | None = None, runs_json: str | Path | None = None,
+           teacher_files: list[str | Path] | None = None) -> None:
     out_dir = Path(out_dir)
     table = pd.read_csv(table_csv, keep_default_na=False, na_values=[""])  # status "n/a" is a value, not NaN
     placed = place_level_free(table)  # a level-free run counts at every level it fits, here and across envs
@@ -268,12 +268,17 @@ def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], p
     # Across envs, the normalized score: retention is undefined where a teacher's return is negative.
     ranking = aggregate_ranking(placed, "normalized_score", set(baselines or []))
     retention = aggregate_ranking(placed, "retention", set())
+    teacher_table = teachers.teacher_table(teacher_files or [])
 
     write_text(out_dir / "summary.csv", summary.to_csv(index=False))
     write_text(out_dir / "compression.csv", compression.to_csv(index=False))
     write_text(out_dir / "ranking.csv", ranking.to_csv(index=False))
     write_text(out_dir / "leaderboard.md", markdown(summary, compression))
-    write_text(out_dir / "tables.md", exports.markdown_tables(summary, ranking, compression))
+    write_text(out_dir / "teachers.csv", teacher_table.to_csv(index=False))
+    tables_md = exports.markdown_tables(summary, ranking, compression)
+    if len(teacher_table):
+        tables_md = tables_md.rstrip("\n") + "\n\n" + teachers.markdown(teacher_table)
+    write_text(out_dir / "tables.md", tables_md)
     write_text(out_dir / "tables.tex", exports.latex_tables(summary, ranking, compression))
     write_text(out_dir / "runs.csv", exports.runs_csv(table, info))
     runs = read_json(runs_json) if runs_json else table.to_dict("records")
@@ -303,7 +308,8 @@ def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], p
             **common, env=env["name"], rows=_rows(summary[summary["env"] == env["name"]]),
             headline=[{"page": page_name("method", row["method"]), "status": row["status"],
                        "cells": headline_cells(row)} for _, row in in_env.iterrows()],
-            plots=_env_plots(summary, env["name"], out_dir), teachers=teacher_returns(table, env["name"])))
+            plots=_env_plots(summary, env["name"], out_dir), teachers=teachers.rows_of(teacher_table, env["name"]),
+            teacher_headers=teachers.HEADERS, floor_source=_floor_source(teacher_table, env["name"])))
     for method in methods:
         of_method = placed[~placed["placed"] & (placed["method"] == method["name"])]
         runs_of = of_method.reindex(columns=RUN_COLUMNS)

@@ -26,6 +26,7 @@ rule render:
     input:
         table="results/table.csv",
         runs="results/runs.json",
+        teachers=[f"results/teachers/{env}/{seed}/teacher.json" for env in config["envs"] for seed in config["seeds"]],
     output:
         html="results/leaderboard/index.html",
         markdown="results/leaderboard/leaderboard.md",
@@ -43,4 +44,5 @@ rule render:
         "../envs/policypress.yaml"
     shell:
         "policypress render --table {input.table} --runs-json {input.runs} --out results/leaderboard"
-        " --provenance {params.provenance:q} --baselines {params.baselines} {params.method_dirs} > {log} 2>&1"
+        " --provenance {params.provenance:q} --baselines {params.baselines} {params.method_dirs}"
+        " --teachers {input.teachers} > {log} 2>&1"
