@@ -79,7 +79,7 @@ def _render(args: argparse.Namespace) -> None:
     from policypress.report.site import render
 
     render(args.table, args.out, args.method_dir, json.loads(args.provenance), args.baselines, args.runs_json,
-           args.teachers)
+           args.teachers, args.claims)
     print(f"leaderboard written to {args.out}/index.html")
 
 
@@ -210,6 +210,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--runs-json", type=Path, help="every run's full record, from aggregate --runs-json")
     sub.add_argument("--teachers", nargs="*", default=[], type=Path,
                      help="the teachers' teacher.json files (their returns, costs and floors are shown)")
+    sub.add_argument("--claims", type=Path, help="the papers' claims to set beside the results (config/claims.yaml)")
 
     sub = verb("validate-config", _validate_config, "check a config file, its envs and its methods")
     sub.add_argument("config")

@@ -4,6 +4,7 @@ without console errors, its tables render, sorting works, and a name with HTML i
 import os
 
 import pytest
+import yaml
 
 from policypress.report.site import page_name, render
 from tests.browser import CHROMIUM, Browser
@@ -18,7 +19,12 @@ def site(tmp_path_factory):
         pytest.skip("Chromium is not installed (scripts/install-tools installs it)")
     out = tmp_path_factory.mktemp("site")
     table().to_csv(out / "table.csv", index=False)
-    render(out / "table.csv", out / "site", ["methods"], {"commit": "abc123"}, baselines=["good"])
+    claims = {"claims": [{"paper": "A <i>paper</i>", "method": "good", "claim": "good keeps 80% at level 0.1",
+                          "evidence": "[A]", "paper_setting": "Atari", "envs": {"cartpole": "an MLP, not a CNN"},
+                          "test": {"score_at_least": 0.8, "level": 0.1}}]}
+    (out / "claims.yaml").write_text(yaml.safe_dump(claims))
+    render(out / "table.csv", out / "site", ["methods"], {"commit": "abc123", "profile": "quick"}, baselines=["good"],
+           claims_file=out / "claims.yaml")
     return out / "site"
 
 
@@ -33,7 +39,7 @@ def browser():
 
 def test_every_page_loads_without_errors_and_renders_its_tables(site, browser, tmp_path):
     pages = sorted(site.glob("*.html"))
-    assert len(pages) == 5  # overview, one env, three methods
+    assert len(pages) == 6  # overview, claims, one env, three methods
     for path in pages:
         page = browser.open(path)
         assert page.evaluate("document.querySelectorAll('table tbody tr').length") > 0, path.name
@@ -63,4 +69,15 @@ def test_clicking_a_header_sorts_the_table_both_ways(site, browser):
         f"{header}.getAttribute('aria-sort')") == "ascending"
     page.evaluate(f"{header}.click()")
     assert page.evaluate(read) == ascending[::-1]
+    assert page.errors() == []
+
+
+def test_the_claims_page_sets_each_claim_beside_its_measurement_and_verdict(site, browser):
+    index = browser.open(site / "index.html")
+    assert index.evaluate("document.querySelector('nav a[href=\"claims.html\"]') !== null")
+    page = browser.open(site / "claims.html")
+    cells = page.evaluate("Array.from(document.querySelectorAll('#claims tbody td')).map(td => td.textContent)")
+    assert cells[0].startswith("A <i>paper</i>")  # escaped, shown as text
+    assert "cartpole, good" in cells[3] and "retention at level 0.1 0.925 [0.800, 1.000]" in cells[3]
+    assert cells[4] == "reproduced" and "Differences: an MLP, not a CNN" in cells[5]
     assert page.errors() == []

@@ -135,6 +135,9 @@ def test_exports_carry_every_run_with_its_provenance(smoke_with_crash):
     expected = [[env, seed] for env in SMOKE["envs"] for seed in SMOKE["seeds"]]
     assert teachers[["env", "seed"]].values.tolist() == expected
     assert teachers["return_mean"].notna().all() and teachers["floor"].notna().all()
+    claims = (site / "claims.md").read_text()  # every claim of config/claims.yaml, each with a verdict
+    shipped = yaml.safe_load((ROOT / "config" / "claims.yaml").read_text())["claims"]
+    assert claims.count("| **") == len(shipped) and "claims.html" in (site / "index.html").read_text()
 
 
 def test_same_seeds_give_identical_results(smoke_with_crash, tmp_path):

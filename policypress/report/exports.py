@@ -52,12 +52,12 @@ def compression_text(row: pd.Series, unit: str = "×") -> tuple[str, float]:
     bound of 0 (the resamples that reach no level) is "none", as is a method that never reaches it."""
     if row["status"] != "reached":
         return str(row["status"]), -math.inf
-    low, high = (f"{_ratio(v)}{unit}" if v > 0 else "none" for v in (row["ci_low"], row["ci_high"]))
-    return f"{_ratio(row['ratio'])}{unit} [{low}, {high}]", float(row["ratio"])
+    low, high = (f"{ratio_text(v)}{unit}" if v > 0 else "none" for v in (row["ci_low"], row["ci_high"]))
+    return f"{ratio_text(row['ratio'])}{unit} [{low}, {high}]", float(row["ratio"])
 
 
-def _ratio(value: float) -> str:
-    return f"{value:,.0f}" if value >= 1000 else f"{value:#.3g}"  # 20.0, 4.00, 1,519
+def ratio_text(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:#.3g}"  # 20.0, 4.00, 103, 1,519
 
 
 def _compression_grid(compression: pd.DataFrame) -> tuple[list[str], list[tuple[str, list[tuple[str, bool]]]]]:

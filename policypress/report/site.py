@@ -30,7 +30,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from policypress.core.io import read_json, write_text
 from policypress.core.registry import load_method
-from policypress.report import exports, plots, teachers
+from policypress.report import claims, exports, plots, teachers
 from policypress.report.aggregate import is_true, place_level_free, summarise
 from policypress.report.headline import THRESHOLD, headline
 from policypress.report.pareto import FRONTS, mark_fronts
@@ -258,8 +258,9 @@ def _floor_source(teacher_table: pd.DataFrame, env: str) -> str:
 
 def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], provenance: dict,
            baselines: list[str] | None = None, runs_json: str | Path | None = None,
-           teacher_files: list[str | Path] | None = None) -> None:
+           teacher_files: list[str | Path] | None = None, claims_file: str | Path | None = None) -> None:
     out_dir = Path(out_dir)
+    claim_list = claims.load_claims(claims_file) if claims_file else []  # bad input fails before any write
     table = pd.read_csv(table_csv, keep_default_na=False, na_values=[""])  # status "n/a" is a value, not NaN
     placed = place_level_free(table)  # a level-free run counts at every level it fits, here and across envs
     summary = mark_fronts(summarise(placed))
@@ -295,7 +296,13 @@ def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], p
     methods = [{"name": name, "page": page_name("method", name)} for name in sorted(summary["method"].unique())]
     jinja = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     common = {"envs": envs, "methods": methods, "provenance": provenance, "columns": COLUMNS,
-              "threshold": f"{THRESHOLD:.0%}", "headline_headers": HEADLINE_HEADERS}
+              "threshold": f"{THRESHOLD:.0%}", "headline_headers": HEADLINE_HEADERS, "has_claims": bool(claim_list)}
+    if claim_list:
+        assessed = claims.assess_all(claim_list, summary, compression)
+        write_text(out_dir / "claims.md", claims.markdown(assessed, provenance.get("profile", "")))
+        write_text(out_dir / "claims.html", jinja.get_template("claims.html.j2").render(
+            **common, lede=claims.LEDE, claims=[{**c, "why": claims.why(c), "page": page_name("method", c["method"])}
+                                                for c in assessed]))
 
     rows = _ranking_rows(ranking, retention)
     write_text(out_dir / "index.html", jinja.get_template("index.html.j2").render(

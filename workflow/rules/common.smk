@@ -4,13 +4,25 @@
 import hashlib
 import shlex
 import json
+import os
 import subprocess
 import sys
 
 from policypress.core.config import validate_config
 from policypress.core.specs import SpecError, load_env_spec
 
+
+def repository_path(path):
+    """A file's path relative to the repository when it lies inside it (config/quick.yaml), else as given:
+    the footer names a config as the repository does, not as one machine's folders do. (The compress
+    jobs' `config_source`, named in their errors, stays as Snakemake gives it: it is one of their
+    params, and a changed param reruns every finished job.)"""
+    relative = os.path.relpath(os.path.abspath(path), workflow.basedir)
+    return str(path) if relative.startswith("..") else relative
+
+
 CONFIG_SOURCE = ", ".join(str(path) for path in workflow.configfiles) or "config"
+CLAIMS = os.path.join(workflow.basedir, "config", "claims.yaml")  # the papers' claims, set beside the results
 try:
     config, METHODS = validate_config(config, CONFIG_SOURCE)
 except SpecError as err:
@@ -113,7 +125,8 @@ def provenance():
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     config_sha256 = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
-    return json.dumps({"profile": PROFILE, "config": CONFIG_SOURCE, "config_sha256": config_sha256, "commit": commit})
+    config_paths = ", ".join(repository_path(path) for path in workflow.configfiles) or "config"
+    return json.dumps({"profile": PROFILE, "config": config_paths, "config_sha256": config_sha256, "commit": commit})
 
 
 # Teachers a config imports (imported_teachers.ENV.SEED) instead of training them.

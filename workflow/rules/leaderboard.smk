@@ -27,6 +27,7 @@ rule render:
         table="results/table.csv",
         runs="results/runs.json",
         teachers=[f"results/teachers/{env}/{seed}/teacher.json" for env in config["envs"] for seed in config["seeds"]],
+        claims=CLAIMS,
     output:
         html="results/leaderboard/index.html",
         markdown="results/leaderboard/leaderboard.md",
@@ -45,4 +46,4 @@ rule render:
     shell:
         "policypress render --table {input.table} --runs-json {input.runs} --out results/leaderboard"
         " --provenance {params.provenance:q} --baselines {params.baselines} {params.method_dirs}"
-        " --teachers {input.teachers} > {log} 2>&1"
+        " --teachers {input.teachers} --claims {input.claims} > {log} 2>&1"

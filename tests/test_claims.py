@@ -1,0 +1,82 @@
+"""The claims page: each verdict follows from the measurement's CI and the test the claims file
+states; bad claims files stop with one line; the shipped claims name real methods and envs."""
+
+import pandas as pd
+import pytest
+import yaml
+
+from policypress.core.registry import load_method
+from policypress.core.specs import ENVS_DIR, ROOT, SpecError
+from policypress.report.claims import assess, load_claims
+
+COMPRESSION = pd.DataFrame([
+    {"env": "breakout", "method": "a", "status": "reached", "level": 0.01, "ratio": 100.0, "ci_low": 50.0,
+     "ci_high": 120.0},
+    {"env": "breakout", "method": "b", "status": "reached", "level": 0.03, "ratio": 30.0, "ci_low": 20.0,
+     "ci_high": 40.0},
+    {"env": "breakout", "method": "c", "status": "none", "level": None, "ratio": None, "ci_low": 0.0, "ci_high": 0.0},
+    {"env": "breakout", "method": "d", "status": "n/a", "level": None, "ratio": None, "ci_low": None, "ci_high": None},
+    {"env": "cartpole", "method": "d", "status": "reached", "level": 0.1, "ratio": 10.0, "ci_low": 9.0,
+     "ci_high": 11.0},
+])
+SUMMARY = pd.DataFrame([
+    {"env": "breakout", "method": "a", "level": 0.03, "status": "valid", "retention": 0.97, "retention_ci_low": 0.9,
+     "retention_ci_high": 1.0},
+    {"env": "breakout", "method": "b", "level": 0.03, "status": "invalid", "retention": None,
+     "retention_ci_low": None, "retention_ci_high": None},
+])
+
+
+def claim(test: dict, method: str = "a", envs: dict | None = None) -> dict:
+    return {"paper": "P", "method": method, "claim": "c", "evidence": "[A]", "paper_setting": "s",
+            "envs": envs or {"breakout": "a CNN"}, "test": test}
+
+
+@pytest.mark.parametrize("test, verdict", [
+    ({"compression_at_least": 40}, "reproduced"),  # the whole CI [50, 120] is above
+    ({"compression_at_least": 100}, "inconclusive"),  # the CI straddles it
+    ({"compression_at_least": 150}, "not reproduced"),  # the whole CI is below
+    ({"compression_beats": "b"}, "reproduced"),  # [50, 120] above [20, 40]
+    ({"compression_beats": "c"}, "reproduced"),  # c never keeps 95%
+    ({"score_at_least": 0.9, "level": 0.03}, "reproduced"),
+    ({"score_at_least": 0.95, "level": 0.03}, "inconclusive"),
+    ({"score_at_least": 1.01, "level": 0.03}, "not reproduced"),
+    ({"score_at_least": 0.9, "level": 0.001}, "not comparable"),  # not run at that level
+    ({"not_comparable": "the paper's tables are not accessible"}, "not comparable"),
+])
+def test_the_verdict_follows_from_the_ci_and_the_stated_test(test, verdict):
+    assessed = assess(claim(test), SUMMARY, COMPRESSION)
+    assert assessed["verdict"] == verdict, assessed["reason"]
+    if verdict != "not comparable":
+        assert assessed["env"] == "breakout" and assessed["differences"] == "a CNN"
+        assert "breakout, a: compression at 95% retention 100× [50.0×, 120×] (level 0.01)" in assessed["measurement"]
+
+
+def test_a_method_that_never_keeps_95_percent_does_not_reproduce_and_b_does_not_beat_a():
+    assert assess(claim({"compression_at_least": 2}, method="c"), SUMMARY, COMPRESSION)["verdict"] == "not reproduced"
+    assert assess(claim({"compression_beats": "a"}, method="b"), SUMMARY, COMPRESSION)["verdict"] == "not reproduced"
+
+
+def test_the_nearest_env_is_the_first_where_the_method_ran():
+    envs = {"walker": "not in this profile", "breakout": "n/a there", "cartpole": "an MLP"}
+    assessed = assess(claim({"compression_at_least": 5}, method="d", envs=envs), SUMMARY, COMPRESSION)
+    assert (assessed["env"], assessed["verdict"], assessed["differences"]) == ("cartpole", "reproduced", "an MLP")
+    nowhere = assess(claim({"compression_at_least": 5}, envs={"walker": "x"}), SUMMARY, COMPRESSION)
+    assert nowhere["verdict"] == "not comparable" and "none of its envs (walker)" in nowhere["reason"]
+
+
+def test_a_bad_claims_file_stops_with_one_line_naming_file_and_field(tmp_path):
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump({"claims": [{**claim({"compression_at_least": -1})}]}))
+    with pytest.raises(SpecError, match=r"claims.yaml: claims\[0\]\.test") as err:
+        load_claims(path)
+    assert "\n" not in str(err.value)
+
+
+def test_the_shipped_claims_name_real_methods_and_envs():
+    for entry in load_claims(ROOT / "config" / "claims.yaml"):
+        load_method(entry["method"])
+        for env in entry["envs"]:
+            assert (ENVS_DIR / f"{env}.yaml").is_file(), env
+        if "compression_beats" in entry["test"]:
+            load_method(entry["test"]["compression_beats"])
