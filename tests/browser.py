@@ -114,6 +114,11 @@ class Page:
                 found.append(params["entry"].get("text", "")[:300])
         return found
 
+    def set_viewport(self, width: int, height: int = 768) -> None:
+        """Lay the page out as a window of this size would (a laptop's 1366 x 768 by default)."""
+        self.browser.send("Emulation.setDeviceMetricsOverride", self.session, width=width, height=height,
+                          deviceScaleFactor=1, mobile=False)
+
     def screenshot(self, out: Path) -> Path:
         data = self.browser.send("Page.captureScreenshot", self.session, format="png", captureBeyondViewport=True)
         out.write_bytes(base64.b64decode(data["data"]))

@@ -81,3 +81,16 @@ def test_the_claims_page_sets_each_claim_beside_its_measurement_and_verdict(site
     assert "cartpole, good" in cells[3] and "retention at level 0.1 0.925 [0.800, 1.000]" in cells[3]
     assert cells[4] == "reproduced" and "Differences: an MLP, not a CNN" in cells[5]
     assert page.errors() == []
+
+
+def test_at_a_laptops_width_the_env_table_fits_and_its_column_groups_toggle(site, browser):
+    page = browser.open(site / "env-cartpole.html")
+    page.set_viewport(1366)
+    table = "document.getElementById('levels')"
+    assert page.evaluate(f"{table}.scrollWidth <= {table}.parentElement.clientWidth")
+    shown = "Array.from(document.querySelectorAll('#levels thead th')).filter(th => th.offsetWidth > 0).length"
+    before = page.evaluate(shown)
+    page.evaluate("document.querySelector('input[data-group=\"host-speed\"]').click()")
+    assert page.evaluate(shown) == before + 6  # latency, p99, speedup, C µs, C speedup, instructions
+    page.evaluate("document.querySelector('input[data-group=\"host-speed\"]').click()")
+    assert page.evaluate(shown) == before and page.errors() == []

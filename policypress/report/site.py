@@ -31,7 +31,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from policypress.core.io import read_json, write_text
 from policypress.core.registry import load_method
 from policypress.report import claims, exports, plots, teachers
-from policypress.report.aggregate import is_true, place_level_free, summarise
+from policypress.report.aggregate import env_score, is_true, place_level_free, summarise
 from policypress.report.headline import THRESHOLD, headline
 from policypress.report.pareto import FRONTS, mark_fronts
 from policypress.report.stats import aggregate_ranking, performance_profiles
@@ -64,13 +64,32 @@ COLUMNS = [
     ("flash_bytes", "flash", "C export built for a Cortex-M4 (arm-none-eabi-gcc -Os): code + weights"),
     ("ram_bytes", "RAM", "the same build's static RAM: activation buffers (stack not counted)"),
     ("m4_us", "M4 µs", "that build's pp_act on an emulated Cortex-M4F, timed by ARM's manual, at 80 MHz"),
-    ("m4_cycles_per_mac", "M4 cycles/MAC", "the same cycles per multiply-accumulate the kernels execute"),
+    ("m4_cycles_per_mac", "M4 cycles / MAC", "the same cycles per multiply-accumulate the kernels execute"),
     ("total_env_steps", "env steps (total)",
      "median over seeds of the run's whole interaction: its env steps plus its teacher's training where it used one"),
     ("total_gradient_updates", "updates (total)",
      "the same for gradient updates: the run's own plus its teacher's training where it used one"),
     ("seeds", "seeds", "runs aggregated"),
 ]
+# The env table's column groups, which the reader shows or hides (all of them do not fit a laptop's
+# width); the columns not listed (method, track, level, rank, status), and the env's headline score
+# (`env_score`), always show.
+COLUMN_GROUPS = {
+    "score": ["retention", "normalized_score", "pareto", "mean_return"],
+    "size": ["params_nonzero", "bytes", "macs_nonzero"],
+    "dense structure": ["params_total", "macs_dense"],
+    "host speed": ["latency_us_median", "latency_us_p99", "latency_speedup", "c_us_median", "c_speedup",
+                   "instructions"],
+    "embedded": ["flash_bytes", "ram_bytes", "m4_us", "m4_cycles_per_mac"],
+    "interaction": ["total_env_steps", "total_gradient_updates", "seeds"],
+}
+SHOWN_GROUPS = ("size", "embedded")  # at first: with the fixed columns they fit 1,366 px
+GROUP_OF = {column: group for group, columns in COLUMN_GROUPS.items() for column in columns}
+
+
+def column_groups(score: str) -> list[str]:
+    """Each env-table column's group as a CSS name ("" for the columns that always show)."""
+    return ["" if column == score else GROUP_OF.get(column, "").replace(" ", "-") for column, _, _ in COLUMNS]
 RUN_COLUMNS = ["env", "seed", "level", "status", "reason", "retention", "normalized_score", "mean_return",
                "params_nonzero", "latency_speedup", "instructions", "flash_bytes", "m4_us", "total_env_steps",
                "total_gradient_updates"]
@@ -296,6 +315,7 @@ def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], p
     methods = [{"name": name, "page": page_name("method", name)} for name in sorted(summary["method"].unique())]
     jinja = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     common = {"envs": envs, "methods": methods, "provenance": provenance, "columns": COLUMNS,
+              "groups": {group: group.replace(" ", "-") for group in COLUMN_GROUPS}, "shown_groups": SHOWN_GROUPS,
               "threshold": f"{THRESHOLD:.0%}", "headline_headers": HEADLINE_HEADERS, "has_claims": bool(claim_list)}
     if claim_list:
         assessed = claims.assess_all(claim_list, summary, compression)
@@ -313,6 +333,7 @@ def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], p
         in_env = compression[compression["env"] == env["name"]]
         write_text(out_dir / env["page"], jinja.get_template("env.html.j2").render(
             **common, env=env["name"], rows=_rows(summary[summary["env"] == env["name"]]),
+            column_groups=column_groups(env_score(placed[placed["env"] == env["name"]])),
             headline=[{"page": page_name("method", row["method"]), "status": row["status"],
                        "cells": headline_cells(row)} for _, row in in_env.iterrows()],
             plots=_env_plots(summary, env["name"], out_dir), teachers=teachers.rows_of(teacher_table, env["name"]),
