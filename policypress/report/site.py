@@ -306,10 +306,12 @@ def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], p
 
     levels = sorted(ranking["level"].unique(), reverse=True) if len(ranking) else []
     profiles = []
+    track_of = placed.groupby("method")["track"].first().to_dict() if "track" in placed else {}
     for level in levels:
         curves, cis = performance_profiles(placed, level, "normalized_score", TAUS)
         if curves:
-            path = plots.performance_profile(curves, cis, TAUS, level, out_dir / "plots" / f"profile_{level:g}.png")
+            path = plots.performance_profile(curves, cis, TAUS, level, out_dir / "plots" / f"profile_{level:g}.png",
+                                             tracks=track_of)
             profiles.append(_embed(path, f"performance profiles at level {level:g}"))
     envs = [{"name": env, "page": page_name("env", env)} for env in sorted(summary["env"].unique())]
     methods = [{"name": name, "page": page_name("method", name)} for name in sorted(summary["method"].unique())]
