@@ -2,6 +2,8 @@
 here from the run records committed beside it (`leaderboard/quick/`)."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -53,3 +55,19 @@ def test_the_summary_is_recomputed_exactly_from_the_table():
             np.testing.assert_allclose(summary[column].to_numpy(float), recomputed[column].to_numpy(float),
                                        rtol=1e-12, equal_nan=True)
     assert (summary["rank"].fillna("") == recomputed["rank"].fillna("")).all()
+
+
+def test_the_slice_check_passes_identical_rows_and_names_a_changed_count(tmp_path):
+    """scripts/reproduce-slice's check (its --compare mode): the published rows of a slice match
+    themselves, and a rerun whose instruction count moved by one is reported with the column."""
+    table = read("table.csv")
+    rows = table[(table["env"] == "cartpole") & (table["seed"] == 0) & table["method"].isin(["dense", "int8"])]
+    rows.to_csv(tmp_path / "same.csv", index=False)
+    changed = rows.copy()
+    changed.loc[changed.index[0], "instructions"] += 1
+    changed.to_csv(tmp_path / "changed.csv", index=False)
+    script = [sys.executable, str(ROOT / "scripts" / "reproduce-slice"), "--compare", str(PUBLISHED / "table.csv")]
+    same = subprocess.run([*script, str(tmp_path / "same.csv")], capture_output=True, text=True)
+    assert same.returncode == 0 and f"{len(rows)} of {len(rows)} runs reproduced exactly" in same.stdout
+    moved = subprocess.run([*script, str(tmp_path / "changed.csv")], capture_output=True, text=True)
+    assert moved.returncode == 1 and "DIFFERENT cartpole/0/dense/1.0: instructions" in moved.stdout
