@@ -2,8 +2,9 @@
 with a verdict computed from the measurement, never typed.
 
 `config/claims.yaml` holds per claim the paper's words (as far as they could be read, with what is
-verified), the method that implements it, the nearest envs (the first one the profile measured is
-used), how a qualitative claim is read, and a test, stated before any result is seen:
+verified), the method that implements it, the nearest envs with what differs from the paper's
+setting on each (the first where the profile ran the method is used), how a qualitative claim is
+read, and a test, stated before any result is seen:
 - `compression_at_least: X`: the method's compression at 95% retention (the env's headline,
   `headline.py`) reaches X;
 - `compression_beats: OTHER`: it compresses further than OTHER at 95% retention;
@@ -24,7 +25,6 @@ from policypress.core.specs import load_yaml, validate
 from policypress.report.aggregate import env_score
 from policypress.report.exports import ci_text, compression_text, ratio_text
 
-VERDICTS = ("reproduced", "not reproduced", "inconclusive", "not comparable")
 LEDE = ("Each claim's test is stated in config/claims.yaml before any result is seen; the verdict is computed from "
         "the measurement: reproduced when the whole 95% CI passes the test, not reproduced when the whole CI fails "
         "it, inconclusive when the CI straddles it, not comparable when no measurement here can test it.")
