@@ -10,6 +10,7 @@ one line and deletes nothing.
 import hashlib
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -191,3 +192,21 @@ def test_bad_config_stops_with_one_line_and_deletes_nothing(smoke_with_crash):
                        f"'no_such_env' (no {ROOT}/envs/no_such_env.yaml)"]
     after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in results.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_publish_copies_the_site_unchanged_and_writes_its_provenance_from_the_records(smoke_with_crash, tmp_path):
+    out = tmp_path / "published"
+    command = [sys.executable, str(ROOT / "scripts" / "publish"), "smoke", "--root", str(smoke_with_crash), "--out",
+               str(out)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    site = smoke_with_crash / "results" / "leaderboard"
+    for path in site.rglob("*"):
+        if path.is_file():
+            assert (out / path.relative_to(site)).read_bytes() == path.read_bytes(), path.name
+    provenance = (out / "PROVENANCE.md").read_text()
+    runs = json.loads((site / "runs.json").read_text())
+    assert f"at commit {runs['provenance']['commit']}" in provenance
+    assert "`snakemake --cores 2 --configfile config/smoke.yaml`" in provenance
+    assert "in 1 Snakemake session" in provenance and f"**Runs.** {len(runs['runs'])}," in provenance
+    assert "ATEN_CPU_CAPABILITY=avx2" in provenance or platform.machine() not in ("x86_64", "AMD64")

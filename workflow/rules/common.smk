@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+from policypress import PINNED_NUMERICS
 from policypress.core.config import validate_config
 from policypress.core.specs import SpecError, load_env_spec
 
@@ -126,7 +127,10 @@ def provenance():
         commit = "unknown"
     config_sha256 = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
     config_paths = ", ".join(repository_path(path) for path in workflow.configfiles) or "config"
-    return json.dumps({"profile": PROFILE, "config": config_paths, "config_sha256": config_sha256, "commit": commit})
+    # The jobs inherit this process's environment, which importing policypress pinned (or the user set).
+    numerics = " ".join(f"{name}={os.environ[name]}" for name in PINNED_NUMERICS if name in os.environ)
+    return json.dumps({"profile": PROFILE, "config": config_paths, "config_sha256": config_sha256, "commit": commit,
+                       "numerics": numerics or "not pinned"})
 
 
 # Teachers a config imports (imported_teachers.ENV.SEED) instead of training them.
