@@ -83,11 +83,14 @@ def test_the_claims_page_sets_each_claim_beside_its_measurement_and_verdict(site
     assert page.errors() == []
 
 
-def test_at_a_laptops_width_the_env_table_fits_and_its_column_groups_toggle(site, browser):
+def test_at_a_laptops_width_every_table_fits_and_the_env_tables_column_groups_toggle(site, browser):
+    for path in sorted(site.glob("*.html")):
+        page = browser.open(path)
+        page.set_viewport(1366)
+        assert page.evaluate("Array.from(document.querySelectorAll('table')).every("
+                             "t => t.scrollWidth <= t.parentElement.clientWidth)"), path.name
     page = browser.open(site / "env-cartpole.html")
     page.set_viewport(1366)
-    table = "document.getElementById('levels')"
-    assert page.evaluate(f"{table}.scrollWidth <= {table}.parentElement.clientWidth")
     shown = "Array.from(document.querySelectorAll('#levels thead th')).filter(th => th.offsetWidth > 0).length"
     before = page.evaluate(shown)
     page.evaluate("document.querySelector('input[data-group=\"host-speed\"]').click()")

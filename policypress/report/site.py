@@ -84,6 +84,7 @@ COLUMN_GROUPS = {
     "interaction": ["total_env_steps", "total_gradient_updates", "seeds"],
 }
 SHOWN_GROUPS = ("size", "embedded")  # at first: with the fixed columns they fit 1,366 px
+HEADERS = {column: header for column, header, _ in COLUMNS}
 GROUP_OF = {column: group for group, columns in COLUMN_GROUPS.items() for column in columns}
 
 
@@ -343,8 +344,9 @@ def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], p
     for method in methods:
         of_method = placed[~placed["placed"] & (placed["method"] == method["name"])]
         runs_of = of_method.reindex(columns=RUN_COLUMNS)
+        runs = [[("" if pd.isna(v) else _fmt_number(v) if isinstance(v, float) else v) for v in row]
+                for row in runs_of.itertuples(index=False)]
         write_text(out_dir / method["page"], jinja.get_template("method.html.j2").render(
             **common, method=method_doc(method["name"], method_dirs), track=of_method["track"].iloc[0],
-            engagement=engagement(of_method),
-            run_columns=RUN_COLUMNS, runs=[[("" if pd.isna(v) else _fmt_number(v) if isinstance(v, float) else v)
-                                            for v in row] for row in runs_of.itertuples(index=False)]))
+            engagement=engagement(of_method), run_columns=RUN_COLUMNS, runs=runs,
+            run_headers=[HEADERS.get(column, column.replace("_", " ")) for column in RUN_COLUMNS]))
