@@ -80,3 +80,36 @@ def test_the_shipped_claims_name_real_methods_and_envs():
             assert (ENVS_DIR / f"{env}.yaml").is_file(), env
         if "compression_beats" in entry["test"]:
             load_method(entry["test"]["compression_beats"])
+
+
+GRID = pd.DataFrame([{"env": "pong", "method": m, "level": level, "level_free": False, "status": "valid"}
+                     for m in ("p", "q") for level in (0.03, 0.01, 0.003)])
+
+
+def grid_row(method: str, status: str, level, ratio, low: float, high: float) -> dict:
+    return {"env": "pong", "method": method, "status": status, "level": level, "ratio": ratio, "ci_low": low,
+            "ci_high": high}
+
+
+@pytest.mark.parametrize("row, threshold, verdict", [
+    (grid_row("p", "reached", 0.01, 100.0, 100.0, 100.0), 125, "inconclusive"),  # between 0.01 (100x) and 0.003
+    (grid_row("p", "reached", 0.01, 100.0, 100.0, 100.0), 400, "not reproduced"),  # 0.003 (333x) failed
+    (grid_row("p", "none", None, None, 0.0, 33.3), 10, "not comparable"),  # 10x is above the largest level
+    (grid_row("p", "reached", 0.01, 100.0, 33.3, 100.0), 50, "inconclusive"),  # the CI straddles it
+    (grid_row("p", "none", None, None, 0.0, 0.0), 40, "not reproduced"),  # fails at 0.03 (33x), below 40x
+])
+def test_a_per_level_method_is_judged_on_the_levels_it_was_run_at(row, threshold, verdict):
+    assessed = assess(claim({"compression_at_least": threshold}, method="p", envs={"pong": "x"}), GRID,
+                      pd.DataFrame([row]))
+    assert assessed["verdict"] == verdict, assessed["reason"]
+
+
+def test_a_comparison_needs_both_methods_in_the_env():
+    compression = pd.concat([COMPRESSION, pd.DataFrame([
+        {"env": "cartpole", "method": "e", "status": "reached", "level": 0.1, "ratio": 5.0, "ci_low": 4.0,
+         "ci_high": 6.0}])])
+    envs = {"breakout": "d is n/a here", "cartpole": "both ran"}
+    assessed = assess(claim({"compression_beats": "e"}, method="d", envs=envs), SUMMARY, compression)
+    assert (assessed["env"], assessed["verdict"]) == ("cartpole", "reproduced")  # [9, 11] above [4, 6]
+    alone = assess(claim({"compression_beats": "missing"}, method="a"), SUMMARY, COMPRESSION)
+    assert alone["verdict"] == "not comparable"

@@ -4,7 +4,7 @@ with a verdict computed from the measurement, never typed.
 `config/claims.yaml` holds per claim the paper's words (as far as they could be read, with what is
 verified), the method that implements it, the nearest envs with what differs from the paper's
 setting on each (the first where the profile ran the method is used), how a qualitative claim is
-read, and a test, stated before any result is seen:
+read, and a test, written before the results they judge were computed:
 - `compression_at_least: X`: the method's compression at 95% retention (the env's headline,
   `headline.py`) reaches X;
 - `compression_beats: OTHER`: it compresses further than OTHER at 95% retention;
@@ -19,15 +19,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from policypress.core.specs import load_yaml, validate
-from policypress.report.aggregate import env_score
+from policypress.report.aggregate import env_score, is_true
 from policypress.report.exports import ci_text, compression_text, ratio_text
 
-LEDE = ("Each claim's test is stated in config/claims.yaml before any result is seen; the verdict is computed from "
-        "the measurement: reproduced when the whole 95% CI passes the test, not reproduced when the whole CI fails "
-        "it, inconclusive when the CI straddles it, not comparable when no measurement here can test it.")
+LEDE = ("Each claim's reading and test are stated in config/claims.yaml, written before the results they judge were "
+        "computed; the verdict is computed from the measurement: reproduced when the whole 95% CI passes the test, "
+        "not reproduced when the whole CI fails it, inconclusive when the CI straddles it or the claim falls between "
+        "the levels run, not comparable when no measurement here can test it.")
 
 
 def load_claims(path: str | Path) -> list[dict]:
@@ -44,32 +46,64 @@ def _between(low: float, high: float, threshold: float) -> str:
     return "not reproduced" if high < threshold else "inconclusive"
 
 
-def _compression_bounds(row: pd.Series | None) -> tuple[float, float]:
-    """The 95% CI of a compression at 95% retention; (0, 0) where it never keeps 95%."""
-    if row is None or row["status"] != "reached":
-        return 0.0, 0.0
-    return float(row["ci_low"]), float(row["ci_high"])
-
-
 def _compression_row(compression: pd.DataFrame, env: str, method: str) -> pd.Series | None:
     rows = compression[(compression["env"] == env) & (compression["method"] == method)]
-    return rows.iloc[0] if len(rows) else None
+    return rows.iloc[0] if len(rows) and rows.iloc[0]["status"] != "n/a" else None
 
 
-def nearest_env(claim: dict, compression: pd.DataFrame) -> str | None:
-    """The first of the claim's envs where the profile ran its method (n/a runs do not count)."""
-    for env in claim["envs"]:
-        row = _compression_row(compression, env, claim["method"])
-        if row is not None and row["status"] != "n/a":
-            return env
-    return None
+def _compression_bounds(row: pd.Series) -> tuple[float, float]:
+    """The 95% CI of a compression at 95% retention (a resample that reaches no level counts 0)."""
+    return tuple(0.0 if pd.isna(row[bound]) else float(row[bound]) for bound in ("ci_low", "ci_high"))
+
+
+def _levels(summary: pd.DataFrame, env: str, method: str) -> list[float]:
+    """The levels a per-level method ran at in `env`, largest first; [] for a method that chose its own
+    size (its compression is its size, not a level of the grid)."""
+    rows = summary[(summary["env"] == env) & (summary["method"] == method)]
+    if not len(rows) or ("level_free" in rows and rows["level_free"].map(is_true).any()):
+        return []
+    return sorted(rows["level"].unique(), reverse=True)
+
+
+def _ran(claim: dict, env: str, summary: pd.DataFrame, compression: pd.DataFrame) -> bool:
+    """Whether the profile ran what the claim's test needs in `env`."""
+    test = claim["test"]
+    if "score_at_least" in test:
+        return bool(len(summary[(summary["env"] == env) & (summary["method"] == claim["method"])
+                                & np.isclose(summary["level"], test["level"])]))
+    needed = [claim["method"], *([test["compression_beats"]] if "compression_beats" in test else [])]
+    return all(_compression_row(compression, env, method) is not None for method in needed)
+
+
+def nearest_env(claim: dict, summary: pd.DataFrame, compression: pd.DataFrame) -> str | None:
+    """The first of the claim's envs where the profile ran what its test needs (n/a runs do not count)."""
+    return next((env for env in claim["envs"] if _ran(claim, env, summary, compression)), None)
+
+
+def _at_least(row: pd.Series, threshold: float, levels: list[float]) -> tuple[str, str]:
+    """The verdict of "compression at 95% retention reaches `threshold`", and what limits it. A
+    per-level method is measured on the profile's grid of levels: it is not reproduced only where it
+    failed at a level whose compression is at most the threshold; a threshold between the level it
+    reached and the next one down is inconclusive, and one below the largest level's is untested."""
+    low, high = _compression_bounds(row)
+    if low >= threshold:
+        return "reproduced", ""
+    if levels and threshold < 1 / levels[0]:
+        return "not comparable", f"the profile's largest level, {levels[0]:g}, is already {ratio_text(1 / levels[0])}×"
+    if high >= threshold:
+        return "inconclusive", "the CI straddles it"
+    failed = [level for level in levels if row["status"] != "reached" or level < row["level"]]
+    if failed and 1 / failed[0] > threshold:
+        return "inconclusive", (f"it lies between the levels tested ({row['level']:g} kept 95%, {failed[0]:g} did not)"
+                                if row["status"] == "reached" else "")
+    return "not reproduced", ""
 
 
 def assess(claim: dict, summary: pd.DataFrame, compression: pd.DataFrame) -> dict:
     """The claim with its nearest measurement (`env`, `measurement`, `differences` from the paper's
     setting) and its `verdict`, with the measured `reason`."""
     test, method = claim["test"], claim["method"]
-    env = None if "not_comparable" in test else nearest_env(claim, compression)
+    env = None if "not_comparable" in test else nearest_env(claim, summary, compression)
 
     def verdict(outcome: str, reason: str, measurement: str = "") -> dict:
         return {**claim, "env": env or "", "differences": claim["envs"].get(env, ""), "measurement": measurement,
@@ -78,32 +112,36 @@ def assess(claim: dict, summary: pd.DataFrame, compression: pd.DataFrame) -> dic
     if "not_comparable" in test:
         return verdict("not comparable", test["not_comparable"])
     if env is None:
-        return verdict("not comparable", f"this profile ran {method} on none of its envs ({', '.join(claim['envs'])})")
+        return verdict("not comparable", f"this profile ran what its test needs in none of its envs "
+                                         f"({', '.join(claim['envs'])})")
     row = _compression_row(compression, env, method)
-    compressed = compression_text(row)[0]
+    compressed = compression_text(row)[0] if row is not None else "no runs"
     where = f"{env}, {method}: compression at 95% retention {compressed}" + (
-        f" (level {row['level']:g})" if row["status"] == "reached" else "")
+        f" (level {row['level']:g})" if row is not None and row["status"] == "reached" and _levels(
+            summary, env, method) else "")
     if "compression_at_least" in test:
         threshold = float(test["compression_at_least"])
-        low, high = _compression_bounds(row)
-        return verdict(_between(low, high, threshold), f"{compressed} against the claim's {ratio_text(threshold)}×",
-                       where)
+        outcome, limit = _at_least(row, threshold, _levels(summary, env, method))
+        return verdict(outcome, f"{compressed} against the claim's {ratio_text(threshold)}×"
+                                + (f"; {limit}" if limit else ""), where)
     if "compression_beats" in test:
         other = test["compression_beats"]
         other_row = _compression_row(compression, env, other)
-        other_text = compression_text(other_row)[0] if other_row is not None else "no runs"
         (low, high), (other_low, other_high) = _compression_bounds(row), _compression_bounds(other_row)
         outcome = "reproduced" if low > other_high else "not reproduced" if high < other_low else "inconclusive"
         overlap = "; the CIs overlap" if outcome == "inconclusive" else ""
-        return verdict(outcome, f"{method} {compressed} against {other} {other_text}{overlap}", where)
-    level = float(test["level"])
-    at = summary[(summary["env"] == env) & (summary["method"] == method) & (summary["level"] == level)]
-    if not len(at) or at.iloc[0]["status"] != "valid":
-        status = at.iloc[0]["status"] if len(at) else "not run"
-        return verdict("not comparable", f"{method} at level {level:g} on {env}: {status}", where)
-    score, at = env_score(summary[summary["env"] == env]), at.iloc[0]
-    scored = f"{score} at level {level:g} {ci_text(at[score], at[f'{score}_ci_low'], at[f'{score}_ci_high'])}"
-    return verdict(_between(at[f"{score}_ci_low"], at[f"{score}_ci_high"], test["score_at_least"]),
+        return verdict(outcome, f"{method} {compressed} against {other} {compression_text(other_row)[0]}{overlap}",
+                       where)
+    at = summary[(summary["env"] == env) & (summary["method"] == method) & np.isclose(summary["level"], test["level"])]
+    at = at.iloc[0]
+    if at["status"] != "valid":
+        return verdict("not comparable", f"{method} at level {test['level']:g} on {env}: {at['status']}", where)
+    score = env_score(summary[summary["env"] == env])
+    low, high = at[f"{score}_ci_low"], at[f"{score}_ci_high"]
+    if pd.isna(low) or pd.isna(high):
+        return verdict("not comparable", f"{method} at level {test['level']:g} on {env} has no {score} CI", where)
+    scored = f"{score} at level {test['level']:g} {ci_text(at[score], low, high)}"
+    return verdict(_between(low, high, test["score_at_least"]),
                    f"{scored} against the claim's {test['score_at_least']:g}", f"{where}; {scored}")
 
 

@@ -80,7 +80,7 @@ def rows_of(table: pd.DataFrame, env: str) -> list[dict]:
 HEADERS = [("seed", "seed"), ("algo", "algorithm"), ("timesteps", "training steps"),
            ("minutes", "training minutes"), ("validation", "validation (best checkpoint)"),
            ("held_out", "held-out return"), ("episodes", "episodes"), ("random", "random policy"),
-           ("floor", "floor"), ("meets", "meets floor")]
+           ("floor", "floor"), ("meets", "validation ≥ floor")]
 
 
 def markdown(table: pd.DataFrame) -> str:
