@@ -12,6 +12,9 @@ Usage: python benchmarks/c_actions.py RUN [RUN ...] [--steps 2000] [--m4 10]
 
 from __future__ import annotations
 
+import policypress  # noqa: F401  (first: it pins numpy's and torch's code paths)
+
+# isort: split
 import argparse
 import tempfile
 from pathlib import Path

@@ -159,6 +159,7 @@ def why(assessed: dict) -> str:
 def markdown(assessed: list[dict], profile: str) -> str:
     lines = ["# The papers' claims beside PolicyPress's measurements", "", f"Profile: {profile}. {LEDE}", "",
              "| paper | claim | verified | nearest measurement | verdict | why |", "|---|---|---|---|---|---|"]
-    lines += [f"| {c['paper']} | {c['claim']} | {c['evidence']} | {c['measurement'] or '–'} | **{c['verdict']}** "
-              f"| {why(c)} |" for c in assessed]
+    cell = lambda text: str(text).replace("|", "\\|")  # noqa: E731  (a | in a cell would end it)
+    lines += [f"| {cell(c['paper'])} | {cell(c['claim'])} | {cell(c['evidence'])} | {cell(c['measurement'] or '–')} "
+              f"| **{c['verdict']}** | {cell(why(c))} |" for c in assessed]
     return "\n".join(lines) + "\n"
