@@ -91,6 +91,8 @@ GROUP_OF = {column: group for group, columns in COLUMN_GROUPS.items() for column
 def column_groups(score: str) -> list[str]:
     """Each env-table column's group as a CSS name ("" for the columns that always show)."""
     return ["" if column == score else GROUP_OF.get(column, "").replace(" ", "-") for column, _, _ in COLUMNS]
+
+
 RUN_COLUMNS = ["env", "seed", "level", "status", "reason", "retention", "normalized_score", "mean_return",
                "params_nonzero", "latency_speedup", "instructions", "flash_bytes", "m4_us", "total_env_steps",
                "total_gradient_updates"]
