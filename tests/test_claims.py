@@ -21,9 +21,15 @@ COMPRESSION = pd.DataFrame([
 ])
 SUMMARY = pd.DataFrame([
     {"env": "breakout", "method": "a", "level": 0.03, "status": "valid", "retention": 0.97, "retention_ci_low": 0.9,
-     "retention_ci_high": 1.0},
+     "retention_ci_high": 1.0, "params_fraction": 1 / 33},
+    {"env": "breakout", "method": "a", "level": 0.01, "status": "valid", "retention": 0.96, "retention_ci_low": 0.9,
+     "retention_ci_high": 1.0, "params_fraction": 1 / 100},
+    {"env": "breakout", "method": "a", "level": 0.003, "status": "valid", "retention": 0.5, "retention_ci_low": 0.4,
+     "retention_ci_high": 0.6, "params_fraction": 1 / 333},
     {"env": "breakout", "method": "b", "level": 0.03, "status": "invalid", "retention": None,
      "retention_ci_low": None, "retention_ci_high": None},
+    {"env": "breakout", "method": "c", "level": 0.03, "status": "valid", "level_free": True, "retention": 0.5,
+     "retention_ci_low": 0.4, "retention_ci_high": 0.6},  # chose its own size: counted at every level it fits
 ])
 
 
@@ -35,7 +41,8 @@ def claim(test: dict, method: str = "a", envs: dict | None = None) -> dict:
 @pytest.mark.parametrize("test, verdict", [
     ({"compression_at_least": 40}, "reproduced"),  # the whole CI [50, 120] is above
     ({"compression_at_least": 100}, "inconclusive"),  # the CI straddles it
-    ({"compression_at_least": 150}, "not reproduced"),  # the whole CI is below
+    ({"compression_at_least": 150}, "inconclusive"),  # between 0.01 (kept) and 0.003 (333x, failed)
+    ({"compression_at_least": 400}, "not reproduced"),  # the whole CI is below, and 0.003 (333x) failed
     ({"compression_beats": "b"}, "reproduced"),  # [50, 120] above [20, 40]
     ({"compression_beats": "c"}, "reproduced"),  # c never keeps 95%
     ({"score_at_least": 0.9, "level": 0.03}, "reproduced"),
@@ -113,3 +120,54 @@ def test_a_comparison_needs_both_methods_in_the_env():
     assert (assessed["env"], assessed["verdict"]) == ("cartpole", "reproduced")  # [9, 11] above [4, 6]
     alone = assess(claim({"compression_beats": "missing"}, method="a"), SUMMARY, COMPRESSION)
     assert alone["verdict"] == "not comparable"
+
+
+def test_a_score_test_skips_an_env_where_the_method_is_n_a_and_reports_an_invalid_run():
+    summary = pd.concat([SUMMARY, pd.DataFrame([
+        {"env": "walker", "method": "a", "level": 0.03, "status": "n/a"},
+        {"env": "cartpole", "method": "a", "level": 0.03, "status": "valid", "retention": 0.99,
+         "retention_ci_low": 0.97, "retention_ci_high": 1.0}])])
+    test = {"score_at_least": 0.95, "level": 0.03}
+    moved_on = assess(claim(test, envs={"walker": "n/a there", "cartpole": "an MLP"}), summary, COMPRESSION)
+    assert (moved_on["env"], moved_on["verdict"]) == ("cartpole", "reproduced")
+    invalid = assess(claim(test, method="b"), summary, COMPRESSION)
+    assert (invalid["env"], invalid["verdict"]) == ("breakout", "not comparable") and "invalid" in invalid["reason"]
+
+
+def test_a_level_free_method_is_judged_on_the_size_it_chose():
+    free = pd.DataFrame([grid_row("f", "reached", 0.03, 40.0, 35.0, 45.0)])
+    summary = pd.DataFrame([{"env": "pong", "method": "f", "level": 0.03, "level_free": True, "status": "valid"}])
+    for threshold, verdict in ((30, "reproduced"), (50, "not reproduced")):  # no grid: its size is its own
+        assessed = assess(claim({"compression_at_least": threshold}, method="f", envs={"pong": "x"}), summary, free)
+        assert assessed["verdict"] == verdict, assessed["reason"]
+
+
+def test_a_threshold_the_grid_never_tested_is_not_comparable():
+    only_largest = GRID[GRID["level"] == 0.03].assign(params_fraction=1 / 33)  # as gmp: run at one level
+    kept = pd.DataFrame([grid_row("p", "reached", 0.03, 33.0, 33.0, 33.0)])
+    assessed = assess(claim({"compression_at_least": 100}, method="p", envs={"pong": "x"}), only_largest, kept)
+    assert assessed["verdict"] == "not comparable" and "no smaller one was run" in assessed["reason"]
+    # Students at the largest level were compressed 40x, not the level's 33x: failing there leaves 35x untested.
+    failed = pd.DataFrame([grid_row("p", "none", None, None, 0.0, 0.0)])
+    measured = GRID.assign(params_fraction=GRID["level"].map({0.03: 1 / 40, 0.01: 1 / 120, 0.003: 1 / 400}))
+    assessed = assess(claim({"compression_at_least": 35}, method="p", envs={"pong": "x"}), measured, failed)
+    assert assessed["verdict"] == "not comparable" and "(40.0×)" in assessed["reason"]
+
+
+def test_a_failed_level_counts_at_the_compression_its_students_measured():
+    measured = GRID.assign(params_fraction=GRID["level"].map({0.03: 1 / 33, 0.01: 1 / 100, 0.003: 1 / 140}))
+    kept = pd.DataFrame([grid_row("p", "reached", 0.01, 100.0, 100.0, 100.0)])
+    between = assess(claim({"compression_at_least": 125}, method="p", envs={"pong": "x"}), measured, kept)
+    assert between["verdict"] == "inconclusive" and "0.003 (140×) did not" in between["reason"]
+    beyond = assess(claim({"compression_at_least": 150}, method="p", envs={"pong": "x"}), measured, kept)
+    assert beyond["verdict"] == "not reproduced"  # the 0.003 students, at 140x, failed below 150x
+
+
+def test_two_methods_that_keep_95_percent_down_to_the_same_level_are_not_separated():
+    same = pd.DataFrame([grid_row("p", "reached", 0.01, 116.0, 116.0, 116.0),
+                         grid_row("q", "reached", 0.01, 102.0, 102.0, 102.0)])
+    assessed = assess(claim({"compression_beats": "q"}, method="p", envs={"pong": "x"}), GRID, same)
+    assert assessed["verdict"] == "inconclusive" and "same level, 0.01" in assessed["reason"]
+    deeper = same.assign(level=[0.003, 0.01], ratio=[333.0, 102.0], ci_low=[333.0, 102.0], ci_high=[333.0, 102.0])
+    assert assess(claim({"compression_beats": "q"}, method="p", envs={"pong": "x"}), GRID, deeper)["verdict"] \
+        == "reproduced"

@@ -56,21 +56,25 @@ def _compression_bounds(row: pd.Series) -> tuple[float, float]:
     return tuple(0.0 if pd.isna(row[bound]) else float(row[bound]) for bound in ("ci_low", "ci_high"))
 
 
-def _levels(summary: pd.DataFrame, env: str, method: str) -> list[float]:
-    """The levels a per-level method ran at in `env`, largest first; [] for a method that chose its own
-    size (its compression is its size, not a level of the grid)."""
+def _levels(summary: pd.DataFrame, env: str, method: str) -> dict[float, float]:
+    """The levels a per-level method ran at in `env`, largest first, each with the compression its
+    students measured there (the median seed's, or 1 / level where none was measured); {} for a
+    method that chose its own size (its compression is its size, not a level of the grid)."""
     rows = summary[(summary["env"] == env) & (summary["method"] == method)]
     if not len(rows) or ("level_free" in rows and rows["level_free"].map(is_true).any()):
-        return []
-    return sorted(rows["level"].unique(), reverse=True)
+        return {}
+    rows = rows.sort_values("level", ascending=False)
+    fractions = rows["params_fraction"] if "params_fraction" in rows else pd.Series(np.nan, index=rows.index)
+    return {level: 1 / (level if pd.isna(fraction) or fraction <= 0 else fraction)
+            for level, fraction in zip(rows["level"], fractions, strict=True)}
 
 
 def _ran(claim: dict, env: str, summary: pd.DataFrame, compression: pd.DataFrame) -> bool:
     """Whether the profile ran what the claim's test needs in `env`."""
     test = claim["test"]
-    if "score_at_least" in test:
+    if "score_at_least" in test:  # an invalid run is a result; an n/a one is not
         return bool(len(summary[(summary["env"] == env) & (summary["method"] == claim["method"])
-                                & np.isclose(summary["level"], test["level"])]))
+                                & np.isclose(summary["level"], test["level"]) & (summary["status"] != "n/a")]))
     needed = [claim["method"], *([test["compression_beats"]] if "compression_beats" in test else [])]
     return all(_compression_row(compression, env, method) is not None for method in needed)
 
@@ -80,22 +84,28 @@ def nearest_env(claim: dict, summary: pd.DataFrame, compression: pd.DataFrame) -
     return next((env for env in claim["envs"] if _ran(claim, env, summary, compression)), None)
 
 
-def _at_least(row: pd.Series, threshold: float, levels: list[float]) -> tuple[str, str]:
+def _at_least(row: pd.Series, threshold: float, levels: dict[float, float]) -> tuple[str, str]:
     """The verdict of "compression at 95% retention reaches `threshold`", and what limits it. A
-    per-level method is measured on the profile's grid of levels: it is not reproduced only where it
-    failed at a level whose compression is at most the threshold; a threshold between the level it
-    reached and the next one down is inconclusive, and one below the largest level's is untested."""
+    per-level method is measured on the profile's grid of levels, by the compression its students
+    had there: it is not reproduced only where it failed at a level whose students were compressed
+    at most `threshold`; a threshold the grid never tested (above what the largest level's students
+    failed at, or beyond the smallest level run, which it kept) is not comparable, and one between
+    the level it kept and the next one down is inconclusive."""
     low, high = _compression_bounds(row)
     if low >= threshold:
         return "reproduced", ""
-    if levels and threshold < 1 / levels[0]:
-        return "not comparable", f"the profile's largest level, {levels[0]:g}, is already {ratio_text(1 / levels[0])}×"
+    grid = list(levels)
+    if grid and row["status"] != "reached" and threshold < levels[grid[0]]:
+        return "not comparable", (f"its students failed already at the largest level, {grid[0]:g} "
+                                  f"({ratio_text(levels[grid[0]])}×)")
     if high >= threshold:
         return "inconclusive", "the CI straddles it"
-    failed = [level for level in levels if row["status"] != "reached" or level < row["level"]]
-    if failed and 1 / failed[0] > threshold:
-        return "inconclusive", (f"it lies between the levels tested ({row['level']:g} kept 95%, {failed[0]:g} did not)"
-                                if row["status"] == "reached" else "")
+    failed = [level for level in grid if row["status"] != "reached" or level < row["level"]]
+    if grid and not failed:
+        return "not comparable", f"it kept 95% at the smallest level run, {grid[-1]:g}; no smaller one was run"
+    if failed and levels[failed[0]] > threshold:
+        return "inconclusive", (f"it lies between the levels tested ({row['level']:g} kept 95%, {failed[0]:g} "
+                                f"({ratio_text(levels[failed[0]])}×) did not)")
     return "not reproduced", ""
 
 
@@ -129,8 +139,14 @@ def assess(claim: dict, summary: pd.DataFrame, compression: pd.DataFrame) -> dic
         other_row = _compression_row(compression, env, other)
         (low, high), (other_low, other_high) = _compression_bounds(row), _compression_bounds(other_row)
         outcome = "reproduced" if low > other_high else "not reproduced" if high < other_low else "inconclusive"
-        overlap = "; the CIs overlap" if outcome == "inconclusive" else ""
-        return verdict(outcome, f"{method} {compressed} against {other} {compression_text(other_row)[0]}{overlap}",
+        same = row["status"] == other_row["status"] == "reached" and np.isclose(row["level"], other_row["level"])
+        if same and _levels(summary, env, method) and _levels(summary, env, other):
+            # Both kept 95% down to the same level: their sizes there differ only by how each sliced its
+            # units under the same cap, which is not what keeping 95% at a smaller size would show.
+            outcome, why = "inconclusive", f"; both keep 95% down to the same level, {row['level']:g}"
+        else:
+            why = "; the CIs overlap" if outcome == "inconclusive" else ""
+        return verdict(outcome, f"{method} {compressed} against {other} {compression_text(other_row)[0]}{why}",
                        where)
     at = summary[(summary["env"] == env) & (summary["method"] == method) & np.isclose(summary["level"], test["level"])]
     at = at.iloc[0]
