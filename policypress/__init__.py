@@ -1,7 +1,8 @@
 """PolicyPress: a reproducible benchmark and leaderboard for compressing deep-RL policies.
 
 Importing it pins the numerical code paths of torch, MKL, OpenBLAS and numpy (`PINNED_NUMERICS`,
-and torch's oneDNN off), so that a result does not depend on the CPU it was computed on. It changes
+torch's oneDNN off, and the elementwise functions ATen gives MKL's vector math computed by numpy
+instead: `policypress._vml`), so that a result does not depend on the CPU it was computed on. It changes
 the environment of the process that imports it (and so of its children); a value already set is kept.
 """
 
@@ -16,7 +17,8 @@ import platform
 # reproducibility mode meant for Intel and compatible CPUs alike: SSE2 without the approximate
 # reciprocals, whose precision differs between vendors; the AVX2 branch is not promised on other
 # vendors' CPUs) and OpenBLAS's Haswell kernels on one thread. The variables are read when each
-# library first computes (numpy: when imported), hence here.
+# library first computes (numpy: when imported), hence here. MKL's vector math ignores them, so the
+# functions ATen gives it are computed by numpy instead (policypress/_vml.py).
 PINNED_NUMERICS = {
     "ATEN_CPU_CAPABILITY": "avx2",
     "MKL_CBWR": "COMPATIBLE",
@@ -49,3 +51,6 @@ if platform.machine().lower() in ("x86_64", "amd64") and _has_avx2_and_fma():
         # ordered differently on another CPU; ATen's own convolution (im2col, then MKL's GEMM under its
         # reproducibility mode) is not, and was as fast on MinAtar's network.
         torch.backends.mkldnn.enabled = False
+        from policypress._vml import replace_vml_kernels
+
+        _VML_KERNELS = replace_vml_kernels(torch)

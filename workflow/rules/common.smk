@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import policypress
 from policypress import PINNED_NUMERICS
 from policypress.core.config import validate_config
 from policypress.core.specs import SpecError, load_env_spec
@@ -129,6 +130,8 @@ def provenance():
     config_paths = ", ".join(repository_path(path) for path in workflow.configfiles) or "config"
     # The jobs inherit this process's environment, which importing policypress pinned (or the user set).
     numerics = " ".join(f"{name}={os.environ[name]}" for name in PINNED_NUMERICS if name in os.environ)
+    if numerics and getattr(policypress, "_VML_KERNELS", None) is not None:
+        numerics += "; MKL's VML functions computed by numpy (policypress/_vml.py)"
     return json.dumps({"profile": PROFILE, "config": config_paths, "config_sha256": config_sha256, "commit": commit,
                        "numerics": numerics or "not pinned"})
 
