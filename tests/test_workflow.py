@@ -8,6 +8,8 @@ one line and deletes nothing.
 """
 
 import hashlib
+import importlib.machinery
+import importlib.util
 import json
 import os
 import platform
@@ -15,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -193,6 +196,22 @@ def test_bad_config_stops_with_one_line_and_deletes_nothing(smoke_with_crash):
                        f"'no_such_env' (no {ROOT}/envs/no_such_env.yaml)"]
     after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in results.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_publish_counts_the_time_of_sessions_that_ran_side_by_side_once(tmp_path):
+    """A pass resumed as two Snakemakes at once (`--nolock`, other targets, a core each) took the
+    wall time of their union, not their sum; a killed session, which logs no elapsed time, is counted."""
+    loader = importlib.machinery.SourceFileLoader("publish", str(ROOT / "scripts" / "publish"))
+    publish = importlib.util.module_from_spec(importlib.util.spec_from_loader("publish", loader))
+    loader.exec_module(publish)
+    logs = {"2026-12-05T040000.000000": "1:00:00", "2026-12-05T043000.000000": "1:00:00",
+            "2026-12-05T041000.000000": "0:05:00", "2026-12-05T070000.000000": "0:10:00",
+            "2026-12-05T080000.000000": None}
+    for start, elapsed in logs.items():
+        (tmp_path / f"{start}.snakemake.log").write_text(f"Elapsed time: {elapsed}\n" if elapsed else "Killed\n")
+    spans, silent = publish.sessions(tmp_path)
+    assert silent == 1 and len(spans) == 4
+    assert publish.wall_time(spans) == timedelta(hours=1, minutes=40)  # 04:00 to 05:30, then 07:00 to 07:10
 
 
 def test_publish_copies_the_site_unchanged_and_writes_its_provenance_from_the_records(smoke_with_crash, tmp_path):
