@@ -201,13 +201,15 @@ def test_bad_config_stops_with_one_line_and_deletes_nothing(smoke_with_crash):
 def test_publish_counts_the_time_of_sessions_that_ran_side_by_side_once(tmp_path):
     """A pass resumed as two Snakemakes at once (`--nolock`, other targets, a core each) took the
     wall time of their union, not their sum; a killed session, which logs no elapsed time, counts
-    from its start to the last job it logged."""
+    from its start to the last job it logged; one that ran no job is not a session of the pass."""
     loader = importlib.machinery.SourceFileLoader("publish", str(ROOT / "scripts" / "publish"))
     publish = importlib.util.module_from_spec(importlib.util.spec_from_loader("publish", loader))
     loader.exec_module(publish)
     logs = {"2026-12-05T040000.000000": "Elapsed time: 1:00:00", "2026-12-05T043000.000000": "Elapsed time: 1:00:00",
             "2026-12-05T041000.000000": "Elapsed time: 0:05:00", "2026-12-05T070000.000000": "Elapsed time: 0:10:00",
-            "2026-12-05T080000.000000": "[Sat Dec  5 08:00:01 2026]\nrule compress:\n[Sat Dec  5 08:20:00 2026]\n"}
+            "2026-12-05T080000.000000": "[Sat Dec  5 08:00:01 2026]\nrule compress:\n[Sat Dec  5 08:20:00 2026]\n",
+            "2026-12-05T090000.000000": "Building DAG of jobs...\nNothing to be done (all requested files are present "
+                                        "and up to date)."}
     for start, text in logs.items():
         (tmp_path / f"{start}.snakemake.log").write_text(text + "\n")
     spans, killed = publish.sessions(tmp_path)
