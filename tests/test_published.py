@@ -30,7 +30,8 @@ def profile_runs(profile: str) -> set[tuple]:
 
 
 def read(name: str, profile: str = "quick") -> pd.DataFrame:
-    return pd.read_csv(ROOT / "leaderboard" / profile / name, keep_default_na=False, na_values=[""])
+    return pd.read_csv(ROOT / "leaderboard" / profile / name, keep_default_na=False, na_values=[""],
+                       float_precision="round_trip")
 
 
 @pytest.mark.parametrize("profile", PROFILES)
