@@ -82,7 +82,10 @@ def test_training_gives_the_same_bits_on_emulated_intel_and_amd_cpus():
     (AMD), whose approximate reciprocals are exact: MKL's VML sqrt alone gave three fingerprints."""
     command = [sys.executable, str(ROOT / "scripts" / "numerics-fingerprint"), "--steps", "20"]
     clean = {k: v for k, v in os.environ.items() if k not in PINNED_NUMERICS}
-    digests = {cpu: subprocess.run((["qemu-x86_64", "-cpu", cpu] if cpu else []) + command, env=clean,
-                                   capture_output=True, text=True, check=True).stdout.split()[0]
-               for cpu in ("", "Haswell", "EPYC")}
+    runs = {cpu: subprocess.Popen((["qemu-x86_64", "-cpu", cpu] if cpu else []) + command, env=clean,
+                                  stdout=subprocess.PIPE, text=True)
+            for cpu in ("", "Haswell", "EPYC")}  # side by side: emulation is slow, and each run one thread
+    outputs = {cpu: run.communicate(timeout=600)[0] for cpu, run in runs.items()}
+    assert all(run.returncode == 0 for run in runs.values()), {cpu: run.returncode for cpu, run in runs.items()}
+    digests = {cpu: output.split()[0] for cpu, output in outputs.items()}
     assert len(set(digests.values())) == 1, digests
