@@ -7,6 +7,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -85,7 +86,15 @@ def test_training_gives_the_same_bits_on_emulated_intel_and_amd_cpus():
     runs = {cpu: subprocess.Popen((["qemu-x86_64", "-cpu", cpu] if cpu else []) + command, env=clean,
                                   stdout=subprocess.PIPE, text=True)
             for cpu in ("", "Haswell", "EPYC")}  # side by side: emulation is slow, and each run one thread
-    outputs = {cpu: run.communicate(timeout=600)[0] for cpu, run in runs.items()}
+    deadline = time.monotonic() + 600
+    try:
+        outputs = {cpu: run.communicate(timeout=max(1.0, deadline - time.monotonic()))[0]
+                   for cpu, run in runs.items()}
+    finally:  # a timeout or a failure leaves no emulation running
+        for run in runs.values():
+            if run.poll() is None:
+                run.kill()
+                run.wait()
     assert all(run.returncode == 0 for run in runs.values()), {cpu: run.returncode for cpu, run in runs.items()}
     digests = {cpu: output.split()[0] for cpu, output in outputs.items()}
     assert len(set(digests.values())) == 1, digests
