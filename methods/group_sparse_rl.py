@@ -28,6 +28,9 @@ Deviations from the paper, and why:
 - The regularizer's gradient is added after SB3 clips the loss's gradients (so it is not clipped).
 - Only the deployed actor is regularized and pruned; critics stay dense (not deployed), except
   where they share the actor's features (SB3's CNN policies), which are pruned with it.
+- Numerics, not a deviation: where the teacher trains with centred RMSprop (MinAtar's DQN), the run
+  uses `CenteredRMSprop`, PyTorch's update with the gradient's variance clamped at zero before its
+  square root (its docstring says why).
 """
 
 from pathlib import Path
@@ -42,6 +45,47 @@ from policypress.core.registry import MethodInfo, load_method
 from policypress.core.task import Task
 
 group_sparse = load_method("group_sparse", [str(Path(__file__).parent)]).module  # its formulas
+
+
+class CenteredRMSprop(torch.optim.RMSprop):
+    """PyTorch's centred RMSprop (no momentum, no weight decay), with the gradient's variance
+    E[g²] - E[g]² clamped at zero before its square root.
+
+    Exact arithmetic never makes that variance negative; float rounding does once a gradient stays
+    the same step after step, and PyTorch then takes the square root of a negative number: NaN, which
+    spreads through the network. The regularizer's gradient is such a gradient on a dead unit (no
+    loss gradient reaches it): at commit 8cebef2 the Space Invaders runs of this method were NaN
+    before their first checkpoint. Where the variance is not negative, each step is PyTorch's, bit
+    for bit (tests/test_during_training.py)."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            if not group["centered"] or group["momentum"] or group["weight_decay"] or group["maximize"]:
+                raise ValueError("CenteredRMSprop: only centered=True, without momentum, weight decay or maximize")
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                state = self.state[param]
+                if not state:  # as PyTorch's RMSprop initialises it
+                    state["step"] = torch.zeros(())
+                    state["square_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+                    state["grad_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+                state["step"] += 1
+                grad, square_avg, grad_avg = param.grad, state["square_avg"], state["grad_avg"]
+                square_avg.mul_(group["alpha"]).addcmul_(grad, grad, value=1 - group["alpha"])
+                grad_avg.lerp_(grad, 1 - group["alpha"])
+                variance = square_avg.addcmul(grad_avg, grad_avg, value=-1).clamp_(min=0)
+                param.addcdiv_(grad, variance.sqrt_().add_(group["eps"]), value=-group["lr"])
+
+
+def optimizer_overrides(task: Task) -> dict:
+    """`CenteredRMSprop` in place of the teacher's optimizer where that is PyTorch's centred RMSprop."""
+    policy_kwargs = task.teacher_training["hyperparameters"].get("policy_kwargs", {})
+    centered = policy_kwargs.get("optimizer_kwargs", {}).get("centered", False)
+    if policy_kwargs.get("optimizer_class") == "RMSprop" and centered:
+        return {"policy_kwargs": {"optimizer_class": CenteredRMSprop}}
+    return {}
 
 INFO = MethodInfo(
     name="group_sparse_rl",
@@ -112,7 +156,8 @@ class GroupSparseTraining:
 def compress(task: Task) -> Policy:
     run = GroupSparseTraining(task)
     model, live, guard = train_agent(task, after_update=run.after_update, before_update=run.before_update,
-                                     on_start=run.start, finish=lambda policy: sliced(policy, run.cpu_alive()))
+                                     on_start=run.start, finish=lambda policy: sliced(policy, run.cpu_alive()),
+                                     **optimizer_overrides(task))
     policy = guard.result(sliced(deployed(model, live), run.cpu_alive()))  # the best checkpoint, as the teacher's
     units = sum(len(keep) for keep in run.alive.values())
     removed = units - sum(hidden_widths(policy))  # of the chosen checkpoint

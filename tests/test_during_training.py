@@ -1,6 +1,8 @@
 """The during-training track: stable-baselines3's own algorithms from random weights, on the teacher's
 training cost plus the compression budget, with masks held after every gradient step."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -12,8 +14,9 @@ from policypress.core.harness import build_task, interaction, run_budget
 from policypress.core.io import read_json
 from policypress.core.params import params
 from policypress.core.policy import Policy
-from policypress.core.registry import MethodInfo
+from policypress.core.registry import MethodInfo, load_method
 from policypress.core.sb3 import actor_optimizer
+from policypress.core.specs import load_env_spec
 from tests.conftest import check, pendulum_spec, plugin
 from tests.test_harness import run
 
@@ -262,3 +265,38 @@ def test_sb3_schedules_span_the_steps_the_updates_afford_at_the_teachers_ratio(c
     model, _, guard = train_agent(task)
     assert model._total_timesteps == 2000  # 1,000 updates afford 2,000 steps, not the 20,000 of the budget
     assert 0 < guard.spent_steps() <= 2000 and 0.8 < guard.progress() <= 1.0  # stopped a round short of 1,000
+
+
+def test_group_sparse_rls_centred_rmsprop_is_pytorchs_and_stays_finite_where_pytorchs_turns_nan():
+    CenteredRMSprop = load_method("group_sparse_rl").module.CenteredRMSprop
+    options = {"lr": 2.5e-4, "alpha": 0.95, "eps": 0.01, "centered": True}  # MinAtar's DQN
+    generator = torch.Generator().manual_seed(0)
+    start = torch.randn(64, 8, generator=generator)
+    ours, theirs = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
+    optimizers = CenteredRMSprop([ours], **options), torch.optim.RMSprop([theirs], **options)
+    for _ in range(300):  # noisy gradients: the variance stays positive, and every step is PyTorch's, bit for bit
+        grad = torch.randn(64, 8, generator=generator)
+        for weight, optimizer in zip((ours, theirs), optimizers, strict=True):
+            weight.grad = grad.clone()
+            optimizer.step()
+        assert torch.equal(ours, theirs)
+    # The regularizer's gradient on a dead unit: the same direction step after step. Its variance
+    # rounds below zero, and PyTorch's square root of it is NaN.
+    ours, theirs = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
+    optimizers = CenteredRMSprop([ours], **options), torch.optim.RMSprop([theirs], **options)
+    for _ in range(500):
+        for weight, optimizer in zip((ours, theirs), optimizers, strict=True):
+            weight.grad = 1e-2 * weight.detach() / weight.detach().norm()
+            optimizer.step()
+    assert torch.isfinite(ours).all() and torch.isnan(theirs).any()
+    with pytest.raises(ValueError, match="only centered=True"):
+        CenteredRMSprop([ours], lr=1e-3, momentum=0.9, centered=True).step()
+
+
+def test_group_sparse_rl_replaces_only_a_centred_rmsprop():
+    module = load_method("group_sparse_rl").module
+    for env, replaced in (("minatar_breakout", True), ("minatar_space_invaders", True), ("cartpole", False),
+                          ("hopper_ppo", False), ("highway_fast", False)):
+        task = SimpleNamespace(teacher_training=load_env_spec(env)["teacher"])
+        expected = {"policy_kwargs": {"optimizer_class": module.CenteredRMSprop}} if replaced else {}
+        assert module.optimizer_overrides(task) == expected, env
