@@ -191,13 +191,39 @@ def test_bad_config_stops_with_one_line_and_deletes_nothing(smoke_with_crash):
     assert after == before
 
 
+def script(name):
+    """One of scripts/, which have no .py suffix, imported as a module."""
+    loader = importlib.machinery.SourceFileLoader(name, str(ROOT / "scripts" / name))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
+    loader.exec_module(module)
+    return module
+
+
+def test_a_carried_pass_resumes_without_rerunning_what_it_finished(tmp_path, monkeypatch):
+    """Restored in a fresh checkout, a teacher's policy/ folder (an input by its own modification
+    time) keeps the time of its files, older than the runs made from it, not the moment of
+    unpacking, which would make Snakemake rerun every run of that teacher."""
+    carry_pass = script("carry-pass")
+    monkeypatch.setattr(carry_pass, "ARCHIVES", tmp_path / "passes")
+    first, fresh = tmp_path / "first", tmp_path / "fresh"
+    teacher = first / "results/teachers/cartpole/0/policy/weights.safetensors"
+    run = first / "results/runs/cartpole/0/dense/1/run.json"
+    for path, mtime in ((teacher, 1_700_000_000), (run, 1_700_000_600)):
+        path.parent.mkdir(parents=True)
+        path.write_text("{}")
+        os.utime(path, (mtime, mtime))
+    carry_pass.save("demo", first)
+    time.sleep(0.01)
+    carry_pass.restore("demo", fresh)
+    assert (fresh / "results/teachers/cartpole/0/policy").stat().st_mtime == 1_700_000_000
+    assert (fresh / "results/runs/cartpole/0/dense/1").stat().st_mtime == 1_700_000_600
+
+
 def test_publish_counts_the_time_of_sessions_that_ran_side_by_side_once(tmp_path):
     """A pass resumed as two Snakemakes at once (`--nolock`, other targets, a core each) took the
     wall time of their union, not their sum; a killed session, which logs no elapsed time, counts
     from its start to the last job it logged; one that ran no job is not a session of the pass."""
-    loader = importlib.machinery.SourceFileLoader("publish", str(ROOT / "scripts" / "publish"))
-    publish = importlib.util.module_from_spec(importlib.util.spec_from_loader("publish", loader))
-    loader.exec_module(publish)
+    publish = script("publish")
     logs = {"2026-12-05T040000.000000": "Elapsed time: 1:00:00", "2026-12-05T043000.000000": "Elapsed time: 1:00:00",
             "2026-12-05T041000.000000": "Elapsed time: 0:05:00", "2026-12-05T070000.000000": "Elapsed time: 0:10:00",
             "2026-12-05T080000.000000": "[Sat Dec  5 08:00:01 2026]\nrule compress:\n[Sat Dec  5 08:20:00 2026]\n",
