@@ -1,7 +1,8 @@
-"""Why post-training int8 loses return on DQN teachers: action gaps against the int8 error.
+"""When post-training int8 loses return: action gaps against the int8 error.
 
 For each env of a results folder, seed 0: the teacher plays 2000 steps; on those states the
-Q-values of the teacher and of its `int8` run are compared. Prints a Markdown table.
+outputs (a DQN's Q-values; a PPO actor's logits or action means) of the teacher and of its `int8`
+run are compared. Prints a Markdown table.
 Usage: python benchmarks/int8_action_gaps.py RESULTS_DIR   (e.g. the quick profile's results/)
 """
 
@@ -36,7 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path)
     results = parser.parse_args().results
-    print("| env | Q-value range | median action gap | median int8 error (max over actions) | same action |")
+    print("| env | output range | median action gap | median int8 error (max over actions) | same action |")
     print("|---|---|---|---|---|")
     for run in sorted(results.glob("runs/*/0/int8/1/policy")):
         env = run.parts[-5]
