@@ -237,6 +237,47 @@ def test_publish_counts_the_time_of_sessions_that_ran_side_by_side_once(tmp_path
     assert publish.wall_time(spans) == timedelta(hours=2)
 
 
+def test_publish_lets_runs_of_an_earlier_commit_stand_only_if_each_ran_the_plugin_published(tmp_path, monkeypatch):
+    """A pass resumed at a later commit after a fix to one method: its earlier runs stand when every
+    published run ran its plugin as the later checkout has it (so the fixed method's runs were all
+    rerun) and nothing else a job computes with changed; pyproject.toml's [tool] tables (pytest's
+    and ruff's settings) may change. A stale run, or a changed dependency, is refused by name."""
+    publish = script("publish")
+    repo = tmp_path / "repo"
+    (repo / "methods").mkdir(parents=True)
+    plugin = (ROOT / "methods" / "magnitude.py").read_text()
+    files = {"methods/magnitude.py": plugin, "README.md": "a\n",
+             "pyproject.toml": '[project]\nname = "x"\ndependencies = ["numpy"]\n[tool.pytest.ini_options]\n'}
+
+    def commit(changes: dict | None = None) -> str:
+        files.update(changes or {})
+        for name, text in files.items():
+            (repo / name).write_text(text)
+        git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-qm", "c"], check=True)
+        return subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    earlier = commit()
+    old_sha = load_method("magnitude", [str(repo / "methods")]).fingerprint()
+    later = commit({"methods/magnitude.py": plugin + "# the fix\n", "README.md": "b\n",
+                    "pyproject.toml": files["pyproject.toml"] + 'addopts = "-q"\n'})
+    new_sha = load_method("magnitude", [str(repo / "methods")]).fingerprint()
+    monkeypatch.setattr(publish, "ROOT", repo)
+    runs = [{"method": "magnitude", "env": "cartpole", "seed": seed, "method_sha256": new_sha} for seed in (0, 1)]
+    line = publish.earlier_runs_alike(earlier, later, repo, runs)
+    assert "only in methods/magnitude.py (besides the [tool] tables of pyproject.toml" in line
+    assert "every one of the 2 runs" in line
+    runs[1]["method_sha256"] = old_sha
+    with pytest.raises(SystemExit, match=r"1 published run \(e.g. magnitude on cartpole seed 1\) ran another version"):
+        publish.earlier_runs_alike(earlier, later, repo, runs)
+    runs[1]["method_sha256"] = new_sha
+    changed = commit({"pyproject.toml": files["pyproject.toml"].replace('"numpy"', '"numpy", "scipy"')})
+    with pytest.raises(SystemExit, match="changes pyproject.toml, which jobs compute with"):
+        publish.earlier_runs_alike(earlier, changed, repo, runs)
+
+
 def test_publish_copies_the_site_unchanged_and_writes_its_provenance_from_the_records(smoke_with_crash, tmp_path):
     out = tmp_path / "published"
     command = [sys.executable, str(ROOT / "scripts" / "publish"), "smoke", "--root", str(smoke_with_crash), "--out",
