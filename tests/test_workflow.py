@@ -143,6 +143,8 @@ def test_exports_carry_every_run_with_its_provenance(smoke_with_crash):
     claims = (site / "claims.md").read_text()  # every claim of config/claims.yaml, each with a verdict
     shipped = yaml.safe_load((ROOT / "config" / "claims.yaml").read_text())["claims"]
     assert claims.count("| **") == len(shipped) and "claims.html" in (site / "index.html").read_text()
+    run_by = json.loads((site / "runs.json").read_text())["provenance"]  # the config by its path, then the budgets
+    assert f"Runs: {run_by['config']}, on the {run_by['profile']} profile's budgets." in claims
 
 
 def test_a_dag_killed_mid_run_resumes_with_the_documented_commands(smoke_with_crash, tmp_path):

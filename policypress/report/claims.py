@@ -172,8 +172,15 @@ def why(assessed: dict) -> str:
     return ". ".join(part for part in parts if part)
 
 
-def markdown(assessed: list[dict], profile: str) -> str:
-    lines = ["# The papers' claims beside PolicyPress's measurements", "", f"Profile: {profile}. {LEDE}", "",
+def run_by(provenance: dict) -> str:
+    """Whose runs the page judges: the config by its path in the repository and the budget profile its
+    envs use (the families config runs on the quick profile's budgets, so the profile alone misleads)."""
+    config, profile = provenance.get("config", ""), provenance.get("profile", "")
+    return f"{config}, on the {profile} profile's budgets" if config else profile
+
+
+def markdown(assessed: list[dict], runs: str) -> str:
+    lines = ["# The papers' claims beside PolicyPress's measurements", "", f"Runs: {runs}. {LEDE}", "",
              "| paper | claim | verified | nearest measurement | verdict | why |", "|---|---|---|---|---|---|"]
     cell = lambda text: str(text).replace("|", "\\|")  # noqa: E731  (a | in a cell would end it)
     lines += [f"| {cell(c['paper'])} | {cell(c['claim'])} | {cell(c['evidence'])} | {cell(c['measurement'] or '–')} "

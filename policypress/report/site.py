@@ -323,11 +323,11 @@ def render(table_csv: str | Path, out_dir: str | Path, method_dirs: list[str], p
               "groups": {group: group.replace(" ", "-") for group in COLUMN_GROUPS}, "shown_groups": SHOWN_GROUPS,
               "threshold": f"{THRESHOLD:.0%}", "headline_headers": HEADLINE_HEADERS, "has_claims": bool(claim_list)}
     if claim_list:
-        assessed = claims.assess_all(claim_list, summary, compression)
-        write_text(out_dir / "claims.md", claims.markdown(assessed, provenance.get("profile", "")))
+        assessed, run_by = claims.assess_all(claim_list, summary, compression), claims.run_by(provenance)
+        write_text(out_dir / "claims.md", claims.markdown(assessed, run_by))
         write_text(out_dir / "claims.html", jinja.get_template("claims.html.j2").render(
-            **common, lede=claims.LEDE, claims=[{**c, "why": claims.why(c), "page": page_name("method", c["method"])}
-                                                for c in assessed]))
+            **common, lede=claims.LEDE, run_by=run_by,
+            claims=[{**c, "why": claims.why(c), "page": page_name("method", c["method"])} for c in assessed]))
 
     rows = _ranking_rows(ranking, retention)
     write_text(out_dir / "index.html", jinja.get_template("index.html.j2").render(
